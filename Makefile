@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Out-of-tree build of rust_dm_logwrites.ko against the project's cached
+# kernel (scripts/build-kernel); KDIR=<kernel build dir> overrides it.
+#
+#   make              build the kernel if needed, then rust_dm_logwrites.ko
+#   make kdir         print the kernel build directory
+#   make check        rustfmt --check and clippy (warnings are errors)
+#   make rust-analyzer  write rust-project.json
+#   make test         host unit tests and VM tests (tests/run)
+#   make demo         the main job: log an ext4 workload, replay it, fsck
+#   make clean
+
+VARIANT ?= debug
+ifeq ($(origin KDIR),undefined)
+KDIR := $(shell scripts/build-kernel $(VARIANT) --print-dir)
+KERNEL_DEP := kernel
+endif
+CACHE := $(shell . scripts/common.sh && echo $$LOGWRITES_CACHE)
+RUST_LIB_SRC := $(shell . scripts/common.sh && rust_lib_src)
+export LIBCLANG_PATH ?= /usr/lib/llvm-14/lib
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) RUST_LIB_SRC=$(RUST_LIB_SRC)
+
+.PHONY: all modules kernel kdir check clean rust-analyzer test demo
+all: modules
+
+kernel:
+	@scripts/build-kernel $(VARIANT) >/dev/null
+
+# A module built against one kernel must not be reused with another: remember
+# which KDIR the objects in the tree belong to and start over when it changes.
+modules: $(KERNEL_DEP)
+	@if [ "$$(cat .kdir 2>/dev/null)" != "$(KDIR)" ]; then \
+		$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
+	$(KMAKE) modules
+
+kdir:
+	@echo $(KDIR)
+
+check: $(KERNEL_DEP)
+	rustfmt --check --edition 2021 --config-path $(KDIR)/source/.rustfmt.toml rust_dm_logwrites.rs
+	@if [ "$$(cat .kdir 2>/dev/null)" != "$(KDIR)" ]; then \
+		$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
+	$(KMAKE) CLIPPY=1 KRUSTFLAGS=-Dwarnings modules
+
+rust-analyzer: $(KERNEL_DEP)
+	$(KMAKE) rust-analyzer
+
+test:
+	tests/run
+
+demo:
+	scripts/demo
+
+clean:
+	-[ -d "$(KDIR)" ] && $(KMAKE) clean
+	rm -f .kdir rust-project.json
