@@ -16,8 +16,8 @@ ifeq ($(origin KDIR),undefined)
 KDIR := $(shell scripts/build-kernel $(VARIANT) --print-dir)
 KERNEL_DEP := kernel
 endif
-CACHE := $(shell . scripts/common.sh && echo $$LOGWRITES_CACHE)
-RUST_LIB_SRC := $(shell . scripts/common.sh && rust_lib_src)
+CACHE := $(shell bash -c '. scripts/common.sh && echo $$LOGWRITES_CACHE')
+RUST_LIB_SRC := $(shell bash -c '. scripts/common.sh && rust_lib_src')
 export LIBCLANG_PATH ?= /usr/lib/llvm-14/lib
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) RUST_LIB_SRC=$(RUST_LIB_SRC)
 
@@ -41,7 +41,7 @@ check: $(KERNEL_DEP)
 	rustfmt --check --edition 2021 --config-path $(KDIR)/source/.rustfmt.toml rust_dm_logwrites.rs
 	@if [ "$$(cat .kdir 2>/dev/null)" != "$(KDIR)" ]; then \
 		$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
-	$(KMAKE) CLIPPY=1 KRUSTFLAGS=-Dwarnings modules
+	$(KMAKE) CLIPPY=1 RUST_WERROR=y modules
 
 rust-analyzer: $(KERNEL_DEP)
 	$(KMAKE) rust-analyzer
@@ -50,7 +50,7 @@ test:
 	tests/run
 
 demo:
-	scripts/demo
+	scripts/demo $(DEMO_TARGET)
 
 clean:
 	-[ -d "$(KDIR)" ] && $(KMAKE) clean

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! On-disk format of a device-mapper `log-writes` log.
+//!
+//! The single source of truth for the layout, compiled both into the kernel
+//! module (as a plain module, through `#[path]`) and into the userspace tools
+//! (as the `logformat` crate). It is `no_std`, allocation-free and never
+//! panics: encoders write into caller-provided sectors, decoders validate
+//! before they return.
+//!
+//! Layout, all little-endian. Log sector 0 holds the [`Super`]. Each entry
+//! then takes one log sector for its [`EntryHeader`] (followed, for a mark, by
+//! the mark text), zero-padded to the end of the sector, and then
+//! `nr_sectors` sectors of data, except for discards and marks, which carry
+//! none. "Sector" means the log's sector size, the logical block size of the
+//! logged device (512 or 4096), not the kernel's 512-byte unit.
+
+#![no_std]
+
+/// `WRITE_LOG_MAGIC` of the C target.
+pub const MAGIC: u64 = 0x6a73_6677_7368_72;
+/// The only format version there is.
+pub const VERSION: u64 = 1;
+/// Bytes of the super block's fields (`struct log_write_super`, not packed:
+/// 8 + 8 + 8 + 4 plus 4 bytes of trailing padding, written as zeroes).
+pub const SUPER_LEN: usize = 32;
+/// Bytes of an entry header's fields (`struct log_write_entry`).
+pub const ENTRY_LEN: usize = 32;
+/// Smallest and largest log sector sizes the format allows.
+pub const MIN_SECTOR_SIZE: u32 = 512;
+/// See [`MIN_SECTOR_SIZE`].
+pub const MAX_SECTOR_SIZE: u32 = 65536;
+
+/// Entry flag: the entry is a cache flush (`REQ_PREFLUSH`).
+pub const FLAG_FLUSH: u64 = 1 << 0;
+/// Entry flag: forced unit access (`REQ_FUA`).
+pub const FLAG_FUA: u64 = 1 << 1;
+/// Entry flag: a discard; no data follows the header.
+pub const FLAG_DISCARD: u64 = 1 << 2;
+/// Entry flag: a mark; its text follows the header inside the header sector.
+pub const FLAG_MARK: u64 = 1 << 3;
+/// Entry flag: metadata write (`REQ_META`).
+pub const FLAG_METADATA: u64 = 1 << 4;
+/// Every flag bit the format defines.
+pub const KNOWN_FLAGS: u64 = FLAG_FLUSH | FLAG_FUA | FLAG_DISCARD | FLAG_MARK | FLAG_METADATA;
+
+/// Names of the flags, in bit order, for display.
+pub const FLAG_NAMES: [(u64, &str); 5] = [
+    (FLAG_FLUSH, "FLUSH"),
+    (FLAG_FUA, "FUA"),
+    (FLAG_DISCARD, "DISCARD"),
+    (FLAG_MARK, "MARK"),
+    (FLAG_METADATA, "METADATA"),
+];
+
+/// Why a sector did not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatError {
+    /// The buffer is shorter than the structure or the sector.
+    Short,
+    /// The super block's magic is not [`MAGIC`].
+    BadMagic(u64),
+    /// The super block's version is not [`VERSION`].
+    BadVersion(u64),
+    /// The sector size is not a power of two in the allowed range.
+    BadSectorSize(u32),
+    /// An entry uses flag bits the format does not define.
+    UnknownFlags(u64),
+    /// A mark's text does not fit in the header sector.
+    MarkTooLong(u64),
+    /// An entry with no flags and no sectors (what a zeroed sector decodes
+    /// to; replay-log rejects it too).
+    Empty,
+    /// A byte that must be zero (padding after header or mark) is not, at
+    /// this offset within the sector.
+    NonZeroPadding(usize),
+}
+
+impl core::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            FormatError::Short => write!(f, "buffer shorter than a sector"),
+            FormatError::BadMagic(m) => write!(f, "bad magic {m:#x} (expected {MAGIC:#x})"),
+            FormatError::BadVersion(v) => write!(f, "unsupported version {v} (expected {VERSION})"),
+            FormatError::BadSectorSize(s) => write!(f, "invalid sector size {s}"),
+            FormatError::UnknownFlags(fl) => write!(f, "unknown flag bits {fl:#x}"),
+            FormatError::MarkTooLong(n) => write!(f, "mark of {n} bytes does not fit its sector"),
+            FormatError::Empty => write!(f, "empty entry (no flags, no sectors)"),
+            FormatError::NonZeroPadding(o) => write!(f, "non-zero byte at offset {o} of the header sector"),
+        }
+    }
+}
+
+fn get_u64(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+fn get_u32(b: &[u8], at: usize) -> u32 {
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(v)
+}
+
+/// Whether `size` is a log sector size the format allows.
+pub fn valid_sector_size(size: u32) -> bool {
+    size.is_power_of_two() && (MIN_SECTOR_SIZE..=MAX_SECTOR_SIZE).contains(&size)
+}
+
+/// Longest mark text that fits in a header sector of `sector_size` bytes.
+/// One byte less than the room after the header, as in the C target, which
+/// keeps a terminating NUL.
+pub fn max_mark_len(sector_size: u32) -> usize {
+    (sector_size as usize).saturating_sub(ENTRY_LEN + 1)
+}
+
+/// The log super block (log sector 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Super {
+    /// Entries written when the super block was last updated.
+    pub nr_entries: u64,
+    /// Log sector size in bytes.
+    pub sector_size: u32,
+}
+
+impl Super {
+    /// Writes the super block into `sector` (one whole log sector), zeroing
+    /// everything after the fields. Fails if `sector` is shorter than 32 bytes.
+    pub fn encode(&self, sector: &mut [u8]) -> Result<(), FormatError> {
+        if sector.len() < SUPER_LEN {
+            return Err(FormatError::Short);
+        }
+        sector.fill(0);
+        sector[0..8].copy_from_slice(&MAGIC.to_le_bytes());
+        sector[8..16].copy_from_slice(&VERSION.to_le_bytes());
+        sector[16..24].copy_from_slice(&self.nr_entries.to_le_bytes());
+        sector[24..28].copy_from_slice(&self.sector_size.to_le_bytes());
+        Ok(())
+    }
+
+    /// Reads and validates the super block from the start of the log.
+    pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
+        if buf.len() < SUPER_LEN {
+            return Err(FormatError::Short);
+        }
+        let magic = get_u64(buf, 0);
+        if magic != MAGIC {
+            return Err(FormatError::BadMagic(magic));
+        }
+        let version = get_u64(buf, 8);
+        if version != VERSION {
+            return Err(FormatError::BadVersion(version));
+        }
+        let sector_size = get_u32(buf, 24);
+        if !valid_sector_size(sector_size) {
+            return Err(FormatError::BadSectorSize(sector_size));
+        }
+        Ok(Super {
+            nr_entries: get_u64(buf, 16),
+            sector_size,
+        })
+    }
+}
+
+/// One entry's header, as stored at the start of its header sector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EntryHeader {
+    /// First sector written on the logged device, in log sectors.
+    pub sector: u64,
+    /// Sectors written (or discarded), in log sectors.
+    pub nr_sectors: u64,
+    /// `FLAG_*` bits.
+    pub flags: u64,
+    /// Length of the mark text for a mark; zero otherwise.
+    pub data_len: u64,
+}
+
+impl EntryHeader {
+    /// Writes the header and, for a mark, its `text` into `sector` (one
+    /// whole log sector), zeroing the rest. `data_len` must equal
+    /// `text.len()` and the text must fit (see [`max_mark_len`]).
+    pub fn encode(&self, text: &[u8], sector: &mut [u8]) -> Result<(), FormatError> {
+        if sector.len() < ENTRY_LEN {
+            return Err(FormatError::Short);
+        }
+        if text.len() as u64 != self.data_len || text.len() > sector.len() - ENTRY_LEN {
+            return Err(FormatError::MarkTooLong(self.data_len));
+        }
+        sector.fill(0);
+        sector[0..8].copy_from_slice(&self.sector.to_le_bytes());
+        sector[8..16].copy_from_slice(&self.nr_sectors.to_le_bytes());
+        sector[16..24].copy_from_slice(&self.flags.to_le_bytes());
+        sector[24..32].copy_from_slice(&self.data_len.to_le_bytes());
+        sector[ENTRY_LEN..ENTRY_LEN + text.len()].copy_from_slice(text);
+        Ok(())
+    }
+
+    /// Reads the header from a whole header sector, checking flags, mark
+    /// length and that every byte after the header (and the mark text) is
+    /// zero. Returns the header and the mark text (empty unless a mark).
+    pub fn decode(sector: &[u8]) -> Result<(Self, &[u8]), FormatError> {
+        if sector.len() < ENTRY_LEN {
+            return Err(FormatError::Short);
+        }
+        let h = EntryHeader {
+            sector: get_u64(sector, 0),
+            nr_sectors: get_u64(sector, 8),
+            flags: get_u64(sector, 16),
+            data_len: get_u64(sector, 24),
+        };
+        if h.flags & !KNOWN_FLAGS != 0 {
+            return Err(FormatError::UnknownFlags(h.flags & !KNOWN_FLAGS));
+        }
+        if h.flags == 0 && h.nr_sectors == 0 {
+            return Err(FormatError::Empty);
+        }
+        let room = (sector.len() - ENTRY_LEN) as u64;
+        let text_len = if h.is_mark() {
+            if h.data_len > room {
+                return Err(FormatError::MarkTooLong(h.data_len));
+            }
+            h.data_len as usize
+        } else {
+            0
+        };
+        let text = &sector[ENTRY_LEN..ENTRY_LEN + text_len];
+        if let Some(i) = sector[ENTRY_LEN + text_len..].iter().position(|&b| b != 0) {
+            return Err(FormatError::NonZeroPadding(ENTRY_LEN + text_len + i));
+        }
+        Ok((h, text))
+    }
+
+    /// Whether this entry is a mark.
+    pub fn is_mark(&self) -> bool {
+        self.flags & FLAG_MARK != 0
+    }
+
+    /// Whether this entry is a discard.
+    pub fn is_discard(&self) -> bool {
+        self.flags & FLAG_DISCARD != 0
+    }
+
+    /// Log sectors of data that follow the header sector: `nr_sectors`,
+    /// except for a discard, whose range carries no data. (A mark has
+    /// `nr_sectors == 0`.)
+    pub fn data_sectors(&self) -> u64 {
+        if self.is_discard() {
+            0
+        } else {
+            self.nr_sectors
+        }
+    }
+}
