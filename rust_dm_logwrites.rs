@@ -1,8 +1,57 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The device-mapper `log-writes` target, in Rust.
+//!
+//! Table: `<dev_path> <log_dev_path>`. Every write to `dev` is also recorded
+//! on `log_dev` in the order it became durable, in the on-disk format of the
+//! C `dm-log-writes` (v1.1.0): plain writes wait on the unflushed list until
+//! an empty flush that was submitted after they completed itself completes;
+//! FUA writes are logged when they complete. `dmsetup message <dev> 0 mark
+//! <text>` adds a mark. This file is the target: ctr/dtr, map/end_io,
+//! status and messages; the logging thread is in `src/log_thread.rs`, the
+//! format in `logformat/`, and everything `unsafe` in the other `src/` files.
 
+// The target is safe Rust: `unsafe` is allowed only in the abstraction
+// modules below that need it.
+#![deny(unsafe_code)]
+
+#[path = "src/bindings.rs"]
+#[allow(unsafe_code)]
+mod bindings;
+#[path = "src/bio.rs"]
+#[allow(unsafe_code)]
+mod bio;
+#[path = "src/dm.rs"]
+#[allow(unsafe_code)]
+mod dm;
+#[path = "src/kthread.rs"]
+#[allow(unsafe_code)]
+mod kthread;
+#[path = "src/log_io.rs"]
+#[allow(unsafe_code)]
+mod log_io;
+#[path = "src/log_thread.rs"]
+mod log_thread;
+#[path = "logformat/src/lib.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod logformat;
+#[path = "src/page.rs"]
+#[allow(unsafe_code)]
+mod page;
+#[path = "src/spinlock_irq.rs"]
+#[allow(unsafe_code)]
+mod spinlock_irq;
+
+use bio::{Bio, ReqOp};
+use core::sync::atomic::{AtomicBool, Ordering};
+use dm::{dm_warn, Args, CtrContext, DeviceIterator, MapResult, QueueLimits, StatusType, StatusWriter, TableDev};
+use kernel::alloc::{flags::GFP_KERNEL, KVec};
+use kernel::c_str;
+use kernel::list::{List, ListArc};
 use kernel::prelude::*;
+use kernel::sync::Arc;
+use log_thread::{Block, Shared};
+use logformat::{EntryHeader, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
 
 module! {
     type: LogWritesModule,
@@ -12,17 +61,216 @@ module! {
     license: "GPL",
 }
 
-struct LogWritesModule;
+struct LogWritesModule {
+    _registration: dm::Registration<LogWrites>,
+}
 
 impl kernel::Module for LogWritesModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("loaded\n");
-        Ok(LogWritesModule)
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let reg = dm::Registration::new(c_str!("log-writes"), [1, 1, 0], module)?;
+        Ok(LogWritesModule { _registration: reg })
     }
 }
 
-impl Drop for LogWritesModule {
+/// One log-writes table line.
+struct LogWrites {
+    dev: TableDev,
+    shared: Arc<Shared>,
+    /// Stopped (and joined) in `drop`, after the final mark is queued.
+    thread: Option<kthread::Kthread>,
+    /// Target length in 512-byte sectors.
+    len: u64,
+    /// Cleared by `io_hints` when `dev` cannot discard: discards are then
+    /// logged and completed here.
+    dev_discards: AtomicBool,
+}
+
+/// What a logged write carries from map to end_io: its block and, for a
+/// flush, the unflushed blocks it took over at submission.
+struct Pending {
+    block: ListArc<Block>,
+    covered: List<Block>,
+}
+
+impl LogWrites {
+    /// 512-byte sectors to log sectors.
+    fn to_log_sectors(&self, sectors: u64) -> u64 {
+        sectors / self.shared.sector_factor
+    }
+
+    fn mark(&self, text: &[u8]) -> Result {
+        let max = logformat::max_mark_len(self.shared.sector_size);
+        // Like kstrndup() in C: cut at the limit.
+        let text = &text[..text.len().min(max)];
+        let mut mark = KVec::with_capacity(text.len(), GFP_KERNEL)?;
+        mark.extend_from_slice(text, GFP_KERNEL)?;
+        let header = EntryHeader { flags: FLAG_MARK, data_len: text.len() as u64, ..Default::default() };
+        let block = Block::new(header, None, mark)?;
+        self.shared.q.lock().logging.push_back(block);
+        self.shared.work.notify_all();
+        Ok(())
+    }
+}
+
+impl dm::Target for LogWrites {
+    type PerBio = Pending;
+
+    fn ctr(ctx: &mut CtrContext<'_>, args: &Args<'_>) -> Result<Self> {
+        let (Some(dev_path), Some(log_path), 2) = (args.get(0), args.get(1), args.len()) else {
+            ctx.set_error(c_str!("Invalid argument count"));
+            return Err(EINVAL);
+        };
+        let dev = ctx.get_device(dev_path).inspect_err(|_| ctx.set_error(c_str!("Device lookup failed")))?;
+        let logdev = ctx.get_device(log_path).inspect_err(|_| ctx.set_error(c_str!("Log device lookup failed")))?;
+        let sector_size = dev.logical_block_size();
+        let shared = Shared::new(logdev, sector_size).inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
+        let batch = log_io::IoBatch::new().inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
+        let for_thread = shared.clone();
+        let thread = kthread::Kthread::run(c_str!("log-write"), move || log_thread::run(for_thread, batch))
+            .inspect_err(|_| ctx.set_error(c_str!("Couldn't alloc kthread")))?;
+        ctx.want_flushes();
+        ctx.want_discards();
+        let len = ctx.len();
+        Ok(LogWrites { dev, shared, thread: Some(thread), len, dev_discards: AtomicBool::new(true) })
+    }
+
+    fn map(&self, bio: &mut Bio, pb: &mut Option<Pending>) -> MapResult {
+        let flush = bio.is_preflush();
+        let discard = bio.op() == ReqOp::Discard;
+        let logging = self.shared.q.lock().enabled;
+        if !logging || !bio.is_write() || (bio.sectors() == 0 && !flush) {
+            bio.set_dev(&self.dev);
+            return MapResult::Remapped;
+        }
+        let mut flags = 0;
+        if flush {
+            flags |= FLAG_FLUSH;
+        }
+        if bio.is_fua() {
+            flags |= FLAG_FUA;
+        }
+        if discard {
+            flags |= FLAG_DISCARD;
+        }
+        if bio.is_meta() {
+            flags |= FLAG_METADATA;
+        }
+        let header = EntryHeader {
+            sector: self.to_log_sectors(bio.sector()),
+            nr_sectors: self.to_log_sectors(bio.sectors()),
+            flags,
+            data_len: 0,
+        };
+        let data = if !discard && bio.op() == ReqOp::Write && bio.size() > 0 {
+            match bio.copy_data() {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    self.shared.disable(format_args!("Error allocating pending block"));
+                    return MapResult::Kill;
+                }
+            }
+        } else {
+            None
+        };
+        let block = match Block::new(header, data, KVec::new()) {
+            Ok(b) => b,
+            Err(_) => {
+                self.shared.disable(format_args!("Error allocating pending block"));
+                return MapResult::Kill;
+            }
+        };
+        let mut covered = List::new();
+        if flush {
+            covered.push_all_back(&mut self.shared.q.lock().unflushed);
+        }
+        *pb = Some(Pending { block, covered });
+        if discard && !self.dev_discards.load(Ordering::Relaxed) {
+            return MapResult::Complete;
+        }
+        bio.set_dev(&self.dev);
+        MapResult::Remapped
+    }
+
+    fn end_io(&self, bio: &mut Bio, pb: Option<Pending>, _status: u8) {
+        let Some(Pending { block, mut covered }) = pb else {
+            return;
+        };
+        if !bio.is_write() {
+            return;
+        }
+        let flags = block.header.flags;
+        let mut q = self.shared.q.lock();
+        if flags & FLAG_FLUSH != 0 {
+            q.logging.push_all_back(&mut covered);
+            q.logging.push_back(block);
+        } else if flags & FLAG_FUA != 0 {
+            q.logging.push_back(block);
+        } else {
+            q.unflushed.push_back(block);
+            return;
+        }
+        drop(q);
+        self.shared.work.notify_all();
+    }
+
+    fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>) {
+        use core::fmt::Write;
+        let _ = match kind {
+            StatusType::Info => {
+                let q = self.shared.q.lock();
+                let (entries, next, enabled) = (q.logged_entries, q.next_sector, q.enabled);
+                drop(q);
+                write!(out, "{} {}{}", entries, next - 1, if enabled { "" } else { " logging_disabled" })
+            }
+            StatusType::Table => write!(out, "{} {}", self.dev.name(), self.shared.logdev.name()),
+            StatusType::Ima => Ok(()),
+        };
+    }
+
+    fn message(&self, args: &Args<'_>) -> Result {
+        if args.len() != 2 {
+            dm_warn!("Invalid log-writes message arguments, expect 2 arguments, got {}", args.len());
+            return Err(EINVAL);
+        }
+        let (Some(verb), Some(text)) = (args.get(0), args.get(1)) else {
+            return Err(EINVAL);
+        };
+        if !verb.as_bytes().eq_ignore_ascii_case(b"mark") {
+            dm_warn!("Unrecognised log writes target message received: {}", verb.to_str().unwrap_or("?"));
+            return Err(EINVAL);
+        }
+        self.mark(text.as_bytes())
+    }
+
+    fn io_hints(&self, limits: &mut QueueLimits<'_>) {
+        if self.dev.max_discard_sectors() == 0 {
+            self.dev_discards.store(false, Ordering::Relaxed);
+            limits.set_discard(self.shared.sector_size, u32::MAX >> 9);
+        }
+        limits.set_block_sizes(self.dev.logical_block_size(), self.dev.physical_block_size());
+    }
+
+    fn iterate_devices(&self, it: &mut DeviceIterator<'_>) -> i32 {
+        it.visit(&self.dev, 0, self.len)
+    }
+
+    fn prepare_ioctl(&self) -> (&TableDev, bool) {
+        (&self.dev, self.len == self.dev.nr_sectors())
+    }
+}
+
+impl Drop for LogWrites {
     fn drop(&mut self) {
-        pr_info!("unloaded\n");
+        {
+            let mut q = self.shared.q.lock();
+            let q = &mut *q;
+            q.logging.push_all_back(&mut q.unflushed);
+        }
+        // Nice to have: it updates the super block to include everything.
+        let _ = self.mark(b"dm-log-writes-end");
+        self.shared.q.lock().stopping = true;
+        self.shared.work.notify_all();
+        // Joins the thread, which drains the list and waits for its I/O.
+        drop(self.thread.take());
     }
 }

@@ -15,7 +15,7 @@
 //! none. "Sector" means the log's sector size, the logical block size of the
 //! logged device (512 or 4096), not the kernel's 512-byte unit.
 
-#![no_std]
+#![cfg_attr(not(MODULE), no_std)]
 
 /// `WRITE_LOG_MAGIC` of the C target.
 pub const MAGIC: u64 = 0x6a73_6677_7368_72;
@@ -125,6 +125,16 @@ pub struct Super {
 }
 
 impl Super {
+    /// The 32 bytes of the super block's fields (trailing padding zero).
+    pub fn fields(&self) -> [u8; SUPER_LEN] {
+        let mut b = [0u8; SUPER_LEN];
+        b[0..8].copy_from_slice(&MAGIC.to_le_bytes());
+        b[8..16].copy_from_slice(&VERSION.to_le_bytes());
+        b[16..24].copy_from_slice(&self.nr_entries.to_le_bytes());
+        b[24..28].copy_from_slice(&self.sector_size.to_le_bytes());
+        b
+    }
+
     /// Writes the super block into `sector` (one whole log sector), zeroing
     /// everything after the fields. Fails if `sector` is shorter than 32 bytes.
     pub fn encode(&self, sector: &mut [u8]) -> Result<(), FormatError> {
@@ -132,10 +142,7 @@ impl Super {
             return Err(FormatError::Short);
         }
         sector.fill(0);
-        sector[0..8].copy_from_slice(&MAGIC.to_le_bytes());
-        sector[8..16].copy_from_slice(&VERSION.to_le_bytes());
-        sector[16..24].copy_from_slice(&self.nr_entries.to_le_bytes());
-        sector[24..28].copy_from_slice(&self.sector_size.to_le_bytes());
+        sector[..SUPER_LEN].copy_from_slice(&self.fields());
         Ok(())
     }
 
@@ -177,6 +184,16 @@ pub struct EntryHeader {
 }
 
 impl EntryHeader {
+    /// The 32 bytes of the header's fields.
+    pub fn fields(&self) -> [u8; ENTRY_LEN] {
+        let mut b = [0u8; ENTRY_LEN];
+        b[0..8].copy_from_slice(&self.sector.to_le_bytes());
+        b[8..16].copy_from_slice(&self.nr_sectors.to_le_bytes());
+        b[16..24].copy_from_slice(&self.flags.to_le_bytes());
+        b[24..32].copy_from_slice(&self.data_len.to_le_bytes());
+        b
+    }
+
     /// Writes the header and, for a mark, its `text` into `sector` (one
     /// whole log sector), zeroing the rest. `data_len` must equal
     /// `text.len()` and the text must fit (see [`max_mark_len`]).
@@ -188,10 +205,7 @@ impl EntryHeader {
             return Err(FormatError::MarkTooLong(self.data_len));
         }
         sector.fill(0);
-        sector[0..8].copy_from_slice(&self.sector.to_le_bytes());
-        sector[8..16].copy_from_slice(&self.nr_sectors.to_le_bytes());
-        sector[16..24].copy_from_slice(&self.flags.to_le_bytes());
-        sector[24..32].copy_from_slice(&self.data_len.to_le_bytes());
+        sector[..ENTRY_LEN].copy_from_slice(&self.fields());
         sector[ENTRY_LEN..ENTRY_LEN + text.len()].copy_from_slice(text);
         Ok(())
     }

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `struct bio` as seen by a device-mapper target: its operation, flags,
+//! position and data, remapping, and copying its data out.
+
+use crate::bindings;
+use crate::dm::TableDev;
+use crate::page::{PageBuf, PAGE_SIZE};
+use kernel::error::Result;
+use kernel::types::Opaque;
+
+/// The operation of a bio (`bio_op()`), as far as targets here care.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ReqOp {
+    /// `REQ_OP_READ`.
+    Read,
+    /// `REQ_OP_WRITE`.
+    Write,
+    /// `REQ_OP_FLUSH`.
+    Flush,
+    /// `REQ_OP_DISCARD`.
+    Discard,
+    /// `REQ_OP_WRITE_ZEROES`.
+    WriteZeroes,
+    /// Any other operation.
+    Other(u32),
+}
+
+/// A bio handed to a target.
+///
+/// # Invariants
+///
+/// The wrapped `struct bio` is valid for as long as the reference to this
+/// value, and the target may inspect it and change its device.
+#[repr(transparent)]
+pub(crate) struct Bio(Opaque<bindings::bio>);
+
+impl Bio {
+    /// Wraps a raw bio.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid bio that nothing else accesses for `'a`,
+    /// other than through the returned reference.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::bio) -> &'a mut Bio {
+        // SAFETY: `Bio` is a transparent wrapper of `bio`; validity and
+        // exclusivity are guaranteed by the caller.
+        unsafe { &mut *ptr.cast::<Bio>() }
+    }
+
+    fn raw(&self) -> &bindings::bio {
+        // SAFETY: The bio is valid for the lifetime of `self` (invariant).
+        unsafe { &*self.0.get() }
+    }
+
+    fn opf(&self) -> u32 {
+        self.raw().bi_opf
+    }
+
+    /// The operation (`bio_op()`).
+    pub(crate) fn op(&self) -> ReqOp {
+        match self.opf() & ((1 << bindings::REQ_OP_BITS) - 1) {
+            bindings::req_op_REQ_OP_READ => ReqOp::Read,
+            bindings::req_op_REQ_OP_WRITE => ReqOp::Write,
+            bindings::req_op_REQ_OP_FLUSH => ReqOp::Flush,
+            bindings::req_op_REQ_OP_DISCARD => ReqOp::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => ReqOp::WriteZeroes,
+            op => ReqOp::Other(op),
+        }
+    }
+
+    /// Whether data flows to the device (`op_is_write()`: odd operations).
+    pub(crate) fn is_write(&self) -> bool {
+        self.opf() & 1 != 0
+    }
+
+    /// `REQ_PREFLUSH`: flush the device's volatile cache first.
+    pub(crate) fn is_preflush(&self) -> bool {
+        self.opf() & (1 << bindings::req_flag_bits___REQ_PREFLUSH) != 0
+    }
+
+    /// `REQ_FUA`: the data is durable when the bio completes.
+    pub(crate) fn is_fua(&self) -> bool {
+        self.opf() & (1 << bindings::req_flag_bits___REQ_FUA) != 0
+    }
+
+    /// `REQ_META`: filesystem metadata.
+    pub(crate) fn is_meta(&self) -> bool {
+        self.opf() & (1 << bindings::req_flag_bits___REQ_META) != 0
+    }
+
+    /// First 512-byte sector.
+    pub(crate) fn sector(&self) -> u64 {
+        self.raw().bi_iter.bi_sector
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> u32 {
+        self.raw().bi_iter.bi_size
+    }
+
+    /// Size in 512-byte sectors (`bio_sectors()`).
+    pub(crate) fn sectors(&self) -> u64 {
+        u64::from(self.size()) >> bindings::SECTOR_SHIFT
+    }
+
+    /// Sends the bio to `dev` (`bio_set_dev()`, whose static inline body
+    /// this mirrors).
+    pub(crate) fn set_dev(&mut self, dev: &TableDev) {
+        let bdev = dev.bdev();
+        // SAFETY: The bio is valid and ours to change (invariant).
+        let bio = unsafe { &mut *self.0.get() };
+        bio.bi_flags &= !(1 << bindings::BIO_REMAPPED);
+        if bio.bi_bdev != bdev {
+            bio.bi_flags &= !(1 << bindings::BIO_BPS_THROTTLED);
+        }
+        bio.bi_bdev = bdev;
+        #[cfg(CONFIG_BLK_CGROUP)]
+        // SAFETY: The bio is valid and now has a device.
+        unsafe {
+            bindings::bio_associate_blkg(bio)
+        };
+    }
+
+    /// Copies the bio's data into a new [`PageBuf`]: every segment in order,
+    /// as `bio_for_each_segment()` walks them (this mirrors its
+    /// `bvec_iter_*` arithmetic on a copy of the iterator). The bio must be
+    /// a write that carries data.
+    pub(crate) fn copy_data(&self) -> Result<PageBuf> {
+        let raw = self.raw();
+        let mut buf = PageBuf::with_len(raw.bi_iter.bi_size as usize)?;
+        let mut iter = raw.bi_iter;
+        let mut at = 0;
+        while iter.bi_size > 0 {
+            // SAFETY: While `bi_size` is non-zero, `bi_idx` indexes a valid
+            // entry of the bio's vector (block layer invariant).
+            let bv = unsafe { &*raw.bi_io_vec.add(iter.bi_idx as usize) };
+            let seg = iter.bi_size.min(bv.bv_len - iter.bi_bvec_done) as usize;
+            let off = (bv.bv_offset + iter.bi_bvec_done) as usize;
+            // `nth_page()`: the vmemmap makes page structs contiguous.
+            // SAFETY: `bv_page` plus the offset's page index stays within the
+            // (possibly multi-page) segment the bvec describes.
+            let page = unsafe { bv.bv_page.add(off / PAGE_SIZE) };
+            let in_page = off % PAGE_SIZE;
+            let len = seg.min(PAGE_SIZE - in_page);
+            // SAFETY: `page` is a valid page of the bio's data; the local
+            // mapping is released below.
+            let addr = unsafe { bindings::kmap_local_page(page) }.cast::<u8>();
+            // SAFETY: `addr + in_page` maps `len` bytes inside that page.
+            let src = unsafe { core::slice::from_raw_parts(addr.add(in_page), len) };
+            let r = buf.write_at(at, src);
+            // SAFETY: `addr` came from `kmap_local_page` above.
+            unsafe { bindings::kunmap_local(addr.cast()) };
+            r?;
+            at += len;
+            // `bvec_iter_advance_single()`.
+            iter.bi_size -= len as u32;
+            iter.bi_bvec_done += len as u32;
+            if iter.bi_bvec_done == bv.bv_len {
+                iter.bi_idx += 1;
+                iter.bi_bvec_done = 0;
+            }
+        }
+        Ok(buf)
+    }
+}

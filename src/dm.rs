@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device-mapper targets: registering a target type ([`Registration`]) and
+//! the [`Target`] trait whose methods the callbacks of `struct target_type`
+//! call, with typed arguments and results instead of raw pointers and codes.
+
+use crate::bindings;
+use crate::bio::Bio;
+use crate::page::NoIoScope;
+use core::marker::PhantomData;
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::error::{to_result, Result};
+use kernel::str::CStr;
+use kernel::types::Opaque;
+use kernel::ThisModule;
+
+/// What `map` did with a bio.
+pub(crate) enum MapResult {
+    /// The bio was remapped ([`Bio::set_dev`]); dm submits it.
+    Remapped,
+    /// Complete the bio now, successfully, without passing it down; the
+    /// target's `end_io` still runs.
+    Complete,
+    /// Fail the bio with an I/O error; `end_io` does not run.
+    Kill,
+}
+
+/// Which status `dmsetup` asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusType {
+    /// `dmsetup status`.
+    Info,
+    /// `dmsetup table`.
+    Table,
+    /// The IMA measurement.
+    Ima,
+}
+
+/// A device-mapper target. One value exists per table line; `Drop` is the
+/// destructor (`dtr`).
+pub(crate) trait Target: Sized + Send + Sync {
+    /// State a bio carries from `map` to `end_io` (`dm_per_bio_data`).
+    type PerBio: Send;
+
+    /// Builds the target from the table line's arguments (`ctr`). On error,
+    /// set the message with [`CtrContext::set_error`].
+    fn ctr(ctx: &mut CtrContext<'_>, args: &Args<'_>) -> Result<Self>;
+    /// Maps one bio; `pb` is `None` on entry.
+    fn map(&self, bio: &mut Bio, pb: &mut Option<Self::PerBio>) -> MapResult;
+    /// Called when a mapped bio completes, with what `map` left in `pb`.
+    fn end_io(&self, bio: &mut Bio, pb: Option<Self::PerBio>, status: u8);
+    /// Writes the status line.
+    fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>);
+    /// Handles `dmsetup message`.
+    fn message(&self, args: &Args<'_>) -> Result;
+    /// Adjusts the queue limits of the mapped device.
+    fn io_hints(&self, limits: &mut QueueLimits<'_>);
+    /// Reports the underlying devices (`iterate_devices`).
+    fn iterate_devices(&self, it: &mut DeviceIterator<'_>) -> i32;
+    /// The device ioctls go to, and whether it maps the whole target, so
+    /// that ioctls may pass through unchanged (`prepare_ioctl`).
+    fn prepare_ioctl(&self) -> (&TableDev, bool);
+}
+
+/// The string arguments of a table line or message.
+pub(crate) struct Args<'a> {
+    argv: &'a [*mut kernel::ffi::c_char],
+}
+
+impl<'a> Args<'a> {
+    /// # Safety
+    ///
+    /// `argv` must point to `argc` NUL-terminated strings valid for `'a`.
+    unsafe fn new(argc: u32, argv: *mut *mut kernel::ffi::c_char) -> Self {
+        let argv = if argc == 0 || argv.is_null() {
+            &[]
+        } else {
+            // SAFETY: Guaranteed by the caller.
+            unsafe { core::slice::from_raw_parts(argv, argc as usize) }
+        };
+        Args { argv }
+    }
+
+    /// Number of arguments.
+    pub(crate) fn len(&self) -> usize {
+        self.argv.len()
+    }
+
+    /// Argument `i`, if there is one.
+    pub(crate) fn get(&self, i: usize) -> Option<&'a CStr> {
+        // SAFETY: Each pointer is a NUL-terminated string valid for `'a`
+        // (guaranteed at construction).
+        self.argv.get(i).map(|&p| unsafe { CStr::from_char_ptr(p) })
+    }
+}
+
+/// A device a table line refers to, held open until this value drops
+/// (`dm_get_device`/`dm_put_device`).
+///
+/// # Invariants
+///
+/// `dev` was returned by `dm_get_device(ti, ...)` and is put exactly once,
+/// in `drop`. `ti` outlives this value: table devices are only created in
+/// `ctr` and live inside the target, which is dropped in `dtr` before dm
+/// frees `ti`.
+pub(crate) struct TableDev {
+    ti: *mut bindings::dm_target,
+    dev: *mut bindings::dm_dev,
+}
+
+// SAFETY: A `dm_dev` may be used and put from any thread.
+unsafe impl Send for TableDev {}
+// SAFETY: Shared access only reads immutable fields of the `dm_dev`.
+unsafe impl Sync for TableDev {}
+
+impl TableDev {
+    fn raw(&self) -> &bindings::dm_dev {
+        // SAFETY: `dev` is valid until we put it (invariant).
+        unsafe { &*self.dev }
+    }
+
+    pub(crate) fn bdev(&self) -> *mut bindings::block_device {
+        self.raw().bdev
+    }
+
+    fn limits(&self) -> &bindings::queue_limits {
+        // SAFETY: An open block device has a valid queue (`bdev_get_queue()`).
+        unsafe { &(*(*self.bdev()).bd_queue).limits }
+    }
+
+    /// The name dm shows for the device, `major:minor`.
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: `name` is a NUL-terminated array inside the `dm_dev`.
+        unsafe { CStr::from_char_ptr(self.raw().name.as_ptr()) }
+    }
+
+    /// Size in 512-byte sectors (`bdev_nr_sectors()`).
+    pub(crate) fn nr_sectors(&self) -> u64 {
+        // SAFETY: The device is open; `bd_nr_sectors` is read like the C
+        // inline does.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.bdev()).bd_nr_sectors)) }
+    }
+
+    /// `bdev_logical_block_size()`.
+    pub(crate) fn logical_block_size(&self) -> u32 {
+        self.limits().logical_block_size
+    }
+
+    /// `bdev_physical_block_size()`.
+    pub(crate) fn physical_block_size(&self) -> u32 {
+        self.limits().physical_block_size
+    }
+
+    /// `bdev_max_discard_sectors()`: zero when the device cannot discard.
+    pub(crate) fn max_discard_sectors(&self) -> u32 {
+        self.limits().max_discard_sectors
+    }
+}
+
+impl Drop for TableDev {
+    fn drop(&mut self) {
+        // SAFETY: `ti` is alive and `dev` was got from it (invariant).
+        unsafe { bindings::dm_put_device(self.ti, self.dev) };
+    }
+}
+
+/// The target being constructed, as `ctr` sees it.
+pub(crate) struct CtrContext<'a> {
+    ti: *mut bindings::dm_target,
+    _p: PhantomData<&'a mut bindings::dm_target>,
+}
+
+impl CtrContext<'_> {
+    fn ti(&mut self) -> &mut bindings::dm_target {
+        // SAFETY: `ti` is valid and ours during `ctr`.
+        unsafe { &mut *self.ti }
+    }
+
+    /// Sets the message `dmsetup` reports when `ctr` fails.
+    pub(crate) fn set_error(&mut self, msg: &'static CStr) {
+        self.ti().error = msg.as_char_ptr().cast_mut();
+    }
+
+    /// Length of the target in 512-byte sectors.
+    pub(crate) fn len(&mut self) -> u64 {
+        self.ti().len
+    }
+
+    /// Opens `path` with the table's mode (`dm_get_device`).
+    pub(crate) fn get_device(&mut self, path: &CStr) -> Result<TableDev> {
+        let mut dev = core::ptr::null_mut();
+        // SAFETY: `ti` and its table are valid during `ctr`; `path` is
+        // NUL-terminated.
+        to_result(unsafe {
+            let mode = bindings::dm_table_get_mode(self.ti().table);
+            bindings::dm_get_device(self.ti, path.as_char_ptr(), mode, &mut dev)
+        })?;
+        // INVARIANT: `dev` came from `dm_get_device(ti, ..)`.
+        Ok(TableDev { ti: self.ti, dev })
+    }
+
+    /// Asks dm to send empty flushes here (`num_flush_bios`,
+    /// `flush_supported`).
+    pub(crate) fn want_flushes(&mut self) {
+        let ti = self.ti();
+        ti.num_flush_bios = 1;
+        ti.set_flush_supported(true);
+    }
+
+    /// Asks dm to send discards here even if the device below cannot
+    /// discard (`num_discard_bios`, `discards_supported`).
+    pub(crate) fn want_discards(&mut self) {
+        let ti = self.ti();
+        ti.num_discard_bios = 1;
+        ti.set_discards_supported(true);
+    }
+}
+
+/// Output buffer of `status`, with `DMEMIT` semantics: text that does not
+/// fit is cut off, and the buffer stays NUL-terminated.
+pub(crate) struct StatusWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl core::fmt::Write for StatusWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len().saturating_sub(self.len + 1);
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        if let Some(b) = self.buf.get_mut(self.len) {
+            *b = 0;
+        }
+        Ok(())
+    }
+}
+
+/// The queue limits `io_hints` may adjust.
+pub(crate) struct QueueLimits<'a>(&'a mut bindings::queue_limits);
+
+impl QueueLimits<'_> {
+    /// Sets the discard granularity and largest discard, in bytes and
+    /// 512-byte sectors.
+    pub(crate) fn set_discard(&mut self, granularity: u32, max_sectors: u32) {
+        self.0.discard_granularity = granularity;
+        self.0.max_hw_discard_sectors = max_sectors;
+    }
+
+    /// Sets the logical and physical block sizes, `io_min` (the physical
+    /// size) and the DMA alignment (logical size - 1), like a stacking
+    /// target that must look exactly like its device.
+    pub(crate) fn set_block_sizes(&mut self, logical: u32, physical: u32) {
+        self.0.logical_block_size = logical;
+        self.0.physical_block_size = physical;
+        self.0.io_min = physical;
+        self.0.dma_alignment = logical.saturating_sub(1);
+    }
+}
+
+/// The callout `iterate_devices` reports devices to.
+pub(crate) struct DeviceIterator<'a> {
+    ti: *mut bindings::dm_target,
+    callout: bindings::iterate_devices_callout_fn,
+    data: *mut core::ffi::c_void,
+    _p: PhantomData<&'a ()>,
+}
+
+impl DeviceIterator<'_> {
+    /// Reports `dev` as mapping `len` sectors from `start`; returns the
+    /// callout's result, which `iterate_devices` should return when
+    /// non-zero.
+    pub(crate) fn visit(&mut self, dev: &TableDev, start: u64, len: u64) -> i32 {
+        match self.callout {
+            // SAFETY: dm passed this callout and its data for this call.
+            Some(f) => unsafe { f(self.ti, dev.dev, start, len, self.data) },
+            None => 0,
+        }
+    }
+}
+
+/// A registered target type; dropping it unregisters the type.
+///
+/// # Invariants
+///
+/// `tt` is registered with `dm_register_target` and stays at the same
+/// address (boxed) until unregistered in `drop`.
+pub(crate) struct Registration<T: Target> {
+    tt: KBox<Opaque<bindings::target_type>>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The registration only holds the type, which dm synchronises.
+unsafe impl<T: Target> Send for Registration<T> {}
+// SAFETY: `&Registration` gives no access to anything.
+unsafe impl<T: Target> Sync for Registration<T> {}
+
+impl<T: Target> Registration<T> {
+    /// Registers target type `name` with `version`.
+    pub(crate) fn new(name: &'static CStr, version: [u32; 3], module: &'static ThisModule) -> Result<Self> {
+        const {
+            assert!(core::mem::align_of::<Option<T::PerBio>>() <= 8);
+        }
+        let tt = bindings::target_type {
+            name: name.as_char_ptr(),
+            version,
+            module: module.as_ptr(),
+            ctr: Some(ctr_cb::<T>),
+            dtr: Some(dtr_cb::<T>),
+            map: Some(map_cb::<T>),
+            end_io: Some(end_io_cb::<T>),
+            status: Some(status_cb::<T>),
+            message: Some(message_cb::<T>),
+            io_hints: Some(io_hints_cb::<T>),
+            iterate_devices: Some(iterate_devices_cb::<T>),
+            prepare_ioctl: Some(prepare_ioctl_cb::<T>),
+            ..Default::default()
+        };
+        let tt = KBox::new(Opaque::new(tt), GFP_KERNEL)?;
+        // SAFETY: `tt` is a valid, boxed (so address-stable) target type.
+        to_result(unsafe { bindings::dm_register_target(tt.get()) })?;
+        // INVARIANT: registered, boxed.
+        Ok(Registration { tt, _t: PhantomData })
+    }
+}
+
+impl<T: Target> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `new` (invariant).
+        unsafe { bindings::dm_unregister_target(self.tt.get()) };
+    }
+}
+
+/// # Safety
+///
+/// `ti` must be a target whose `private` was set by `ctr_cb::<T>` and not
+/// yet destroyed.
+unsafe fn target<'a, T: Target>(ti: *mut bindings::dm_target) -> &'a T {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { &*((*ti).private as *const T) }
+}
+
+/// # Safety
+///
+/// `bio` must be a bio dm passes to a target of type `T`.
+unsafe fn per_bio<'a, T: Target>(bio: *mut bindings::bio) -> &'a mut Option<T::PerBio> {
+    let size = core::mem::size_of::<Option<T::PerBio>>();
+    // SAFETY: `ctr_cb` set `per_io_data_size` to `size`, so dm reserved
+    // (suitably aligned, see `Registration::new`) room in front of the bio.
+    unsafe { &mut *bindings::dm_per_bio_data(bio, size).cast::<Option<T::PerBio>>() }
+}
+
+unsafe extern "C" fn ctr_cb<T: Target>(
+    ti: *mut bindings::dm_target,
+    argc: u32,
+    argv: *mut *mut kernel::ffi::c_char,
+) -> i32 {
+    let mut ctx = CtrContext { ti, _p: PhantomData };
+    // SAFETY: dm passes `argc` valid strings that outlive `ctr`.
+    let args = unsafe { Args::new(argc, argv) };
+    let target = match T::ctr(&mut ctx, &args).and_then(|t| Ok(KBox::new(t, GFP_KERNEL)?)) {
+        Ok(t) => t,
+        Err(e) => return e.to_errno(),
+    };
+    // SAFETY: `ti` is valid and ours during `ctr`.
+    unsafe {
+        (*ti).per_io_data_size = core::mem::size_of::<Option<T::PerBio>>() as u32;
+        (*ti).private = KBox::into_raw(target).cast();
+    }
+    0
+}
+
+unsafe extern "C" fn dtr_cb<T: Target>(ti: *mut bindings::dm_target) {
+    // SAFETY: `private` is the box `ctr_cb` leaked; dm calls `dtr` once.
+    drop(unsafe { KBox::from_raw((*ti).private.cast::<T>()) });
+}
+
+unsafe extern "C" fn map_cb<T: Target>(ti: *mut bindings::dm_target, bio: *mut bindings::bio) -> i32 {
+    // SAFETY: dm calls `map` on a constructed target with its own clone bio.
+    let (t, pb, b) = unsafe { (target::<T>(ti), per_bio::<T>(bio), Bio::from_raw(bio)) };
+    // The per-bio area is uninitialised: write, don't assign (no drop).
+    // SAFETY: `pb` points to room for an `Option<T::PerBio>`.
+    unsafe { core::ptr::write(pb, None) };
+    let r = {
+        let _noio = NoIoScope::enter();
+        t.map(b, pb)
+    };
+    match r {
+        MapResult::Remapped => bindings::DM_MAPIO_REMAPPED as i32,
+        MapResult::Complete => {
+            // SAFETY: The bio is ours to complete; `end_io` will find `pb`.
+            unsafe { bindings::bio_endio(bio) };
+            bindings::DM_MAPIO_SUBMITTED as i32
+        }
+        MapResult::Kill => {
+            *pb = None;
+            bindings::DM_MAPIO_KILL as i32
+        }
+    }
+}
+
+unsafe extern "C" fn end_io_cb<T: Target>(
+    ti: *mut bindings::dm_target,
+    bio: *mut bindings::bio,
+    error: *mut u8,
+) -> i32 {
+    // SAFETY: dm calls `end_io` for a bio that went through `map_cb`, which
+    // initialised the per-bio data; `error` points to its status.
+    unsafe {
+        let pb = per_bio::<T>(bio).take();
+        target::<T>(ti).end_io(Bio::from_raw(bio), pb, *error);
+    }
+    bindings::DM_ENDIO_DONE as i32
+}
+
+unsafe extern "C" fn status_cb<T: Target>(
+    ti: *mut bindings::dm_target,
+    kind: bindings::status_type_t,
+    _flags: u32,
+    result: *mut kernel::ffi::c_char,
+    maxlen: u32,
+) {
+    if result.is_null() || maxlen == 0 {
+        return;
+    }
+    let kind = match kind {
+        bindings::status_type_t_STATUSTYPE_INFO => StatusType::Info,
+        bindings::status_type_t_STATUSTYPE_TABLE => StatusType::Table,
+        _ => StatusType::Ima,
+    };
+    // SAFETY: dm passes a buffer of `maxlen` bytes.
+    let buf = unsafe { core::slice::from_raw_parts_mut(result.cast::<u8>(), maxlen as usize) };
+    buf[0] = 0;
+    let mut w = StatusWriter { buf, len: 0 };
+    // SAFETY: The target is constructed.
+    unsafe { target::<T>(ti) }.status(kind, &mut w);
+}
+
+unsafe extern "C" fn message_cb<T: Target>(
+    ti: *mut bindings::dm_target,
+    argc: u32,
+    argv: *mut *mut kernel::ffi::c_char,
+    _result: *mut kernel::ffi::c_char,
+    _maxlen: u32,
+) -> i32 {
+    // SAFETY: dm passes `argc` valid strings; the target is constructed.
+    let r = unsafe { target::<T>(ti).message(&Args::new(argc, argv)) };
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn io_hints_cb<T: Target>(ti: *mut bindings::dm_target, limits: *mut bindings::queue_limits) {
+    // SAFETY: dm passes the limits being stacked, ours to change.
+    unsafe { target::<T>(ti).io_hints(&mut QueueLimits(&mut *limits)) };
+}
+
+unsafe extern "C" fn iterate_devices_cb<T: Target>(
+    ti: *mut bindings::dm_target,
+    callout: bindings::iterate_devices_callout_fn,
+    data: *mut core::ffi::c_void,
+) -> i32 {
+    let mut it = DeviceIterator { ti, callout, data, _p: PhantomData };
+    // SAFETY: The target is constructed.
+    unsafe { target::<T>(ti) }.iterate_devices(&mut it)
+}
+
+unsafe extern "C" fn prepare_ioctl_cb<T: Target>(
+    ti: *mut bindings::dm_target,
+    bdev: *mut *mut bindings::block_device,
+) -> i32 {
+    // SAFETY: The target is constructed; `bdev` is dm's out pointer.
+    let (dev, whole) = unsafe { target::<T>(ti) }.prepare_ioctl();
+    // SAFETY: As above.
+    unsafe { *bdev = dev.bdev() };
+    i32::from(!whole)
+}
+
+/// `DMERR`-style message for the kernel log, prefixed like C targets'.
+macro_rules! dm_err {
+    ($($arg:tt)*) => { kernel::pr_err!("device-mapper: log-writes: {}\n", format_args!($($arg)*)) };
+}
+pub(crate) use dm_err;
+
+/// `DMWARN`-style message.
+macro_rules! dm_warn {
+    ($($arg:tt)*) => { kernel::pr_warn!("device-mapper: log-writes: {}\n", format_args!($($arg)*)) };
+}
+pub(crate) use dm_warn;
+

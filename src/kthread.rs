@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A kernel thread running a Rust closure, stopped when its handle drops.
+
+use crate::bindings;
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::error::{Error, Result};
+use kernel::str::CStr;
+
+/// A running kernel thread.
+///
+/// # Invariants
+///
+/// `task` is a kthread created by `kthread_create_on_node` on which we hold
+/// a reference (`get_task_struct`), so it stays valid, and which has not
+/// been stopped yet.
+pub(crate) struct Kthread {
+    task: *mut bindings::task_struct,
+}
+
+// SAFETY: Waking and stopping a kthread may be done from any thread.
+unsafe impl Send for Kthread {}
+// SAFETY: `wake` only needs a shared reference and is safe from any context.
+unsafe impl Sync for Kthread {}
+
+impl Kthread {
+    /// Creates a thread named `name` running `f` and starts it. The thread
+    /// is freezable. `f` returns when it is done; dropping the handle then
+    /// reaps the thread (`kthread_stop`), so `f` must watch for a stop
+    /// request of its own (the handle's drop does not interrupt it).
+    pub(crate) fn run<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Kthread> {
+        let data = KBox::new(f, GFP_KERNEL)?;
+        let data = KBox::into_raw(data);
+        // SAFETY: `thread_main::<F>` takes back `data`; the format string
+        // "%s" consumes the one NUL-terminated `name` argument.
+        let task = unsafe {
+            bindings::kthread_create_on_node(
+                Some(thread_main::<F>),
+                data.cast(),
+                bindings::NUMA_NO_NODE,
+                c"%s".as_ptr().cast(),
+                name.as_char_ptr(),
+            )
+        };
+        // `IS_ERR()`: the top 4095 addresses encode an errno.
+        if (task as usize) >= (-(bindings::MAX_ERRNO as isize)) as usize {
+            // SAFETY: The thread was not created, so `data` was not consumed.
+            drop(unsafe { KBox::from_raw(data) });
+            return Err(Error::from_errno(task as isize as i32));
+        }
+        // SAFETY: `task` is a valid new task; the reference keeps it valid
+        // even after the thread function returns.
+        unsafe { bindings::get_task_struct(task) };
+        // SAFETY: `task` is valid; a new kthread sleeps until woken.
+        unsafe { bindings::wake_up_process(task) };
+        // INVARIANT: created, referenced, not stopped.
+        Ok(Kthread { task })
+    }
+}
+
+unsafe extern "C" fn thread_main<F: FnOnce() + Send + 'static>(data: *mut core::ffi::c_void) -> i32 {
+    // SAFETY: `data` is the box `Kthread::run` leaked for this thread.
+    let f = unsafe { KBox::from_raw(data.cast::<F>()) };
+    #[cfg(CONFIG_FREEZER)]
+    // SAFETY: Called from the new kthread itself.
+    unsafe {
+        bindings::set_freezable()
+    };
+    (KBox::into_inner(f))();
+    0
+}
+
+impl Drop for Kthread {
+    fn drop(&mut self) {
+        // SAFETY: `task` is valid and not stopped (invariant); our reference
+        // keeps it valid across `kthread_stop` even if the thread function
+        // already returned, and is dropped once here.
+        unsafe {
+            bindings::kthread_stop(self.task);
+            bindings::put_task_struct(self.task);
+        }
+    }
+}
+
+/// Freezes the calling kthread if the system is suspending
+/// (`try_to_freeze()`, whose static inline body this mirrors, minus the
+/// static-branch shortcut). Call it where the thread holds no locks.
+/// Without `CONFIG_FREEZER` it does nothing, like the C stub.
+pub(crate) fn try_to_freeze() -> bool {
+    #[cfg(CONFIG_FREEZER)]
+    {
+        // SAFETY: `get_current` returns the running task.
+        let current = unsafe { bindings::get_current() };
+        // SAFETY: `freezing_slow_path` only reads the task's state; the
+        // refrigerator is entered from the task itself with no locks held.
+        unsafe { bindings::freezing_slow_path(current) && bindings::__refrigerator(false) }
+    }
+    #[cfg(not(CONFIG_FREEZER))]
+    false
+}

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Writing to the log device: bios the target builds and submits itself,
+//! and [`IoBatch`], which counts them until they complete so that the
+//! submitter can wait for all of them and learn whether any failed.
+
+use crate::bindings;
+use crate::dm::TableDev;
+use crate::page::NoIoPage;
+use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+use core::marker::PhantomData;
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::error::{code::*, Result};
+use kernel::new_condvar;
+use kernel::prelude::*;
+use kernel::sync::{Arc, CondVar};
+
+struct BatchState {
+    /// Bios submitted and not completed yet.
+    pending: usize,
+    /// `blk_status_t` of the first bio that failed, 0 if none.
+    error: u8,
+}
+
+/// Bios in flight to the log device, and whether any failed.
+#[pin_data]
+pub(crate) struct IoBatch {
+    #[pin]
+    state: SpinLockIrq<BatchState>,
+    #[pin]
+    idle: CondVar,
+}
+
+impl IoBatch {
+    /// Creates an empty batch.
+    pub(crate) fn new() -> Result<Arc<IoBatch>> {
+        Arc::pin_init(
+            pin_init!(IoBatch {
+                state <- new_spinlock_irq!(BatchState { pending: 0, error: 0 }, "IoBatch::state"),
+                idle <- new_condvar!("IoBatch::idle"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn complete(&self, status: u8) {
+        let mut s = self.state.lock();
+        if status != 0 && s.error == 0 {
+            s.error = status;
+        }
+        s.pending -= 1;
+        if s.pending == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Waits until every bio submitted so far has completed. Returns the
+    /// `blk_status_t` of the first one that failed since the last call
+    /// (and forgets it), or `Ok`.
+    pub(crate) fn wait(&self) -> core::result::Result<(), u8> {
+        let mut s = self.state.lock();
+        while s.pending > 0 {
+            self.idle.wait(&mut s);
+        }
+        match core::mem::replace(&mut s.error, 0) {
+            0 => Ok(()),
+            e => Err(e),
+        }
+    }
+}
+
+/// The pages of a bio being built. `'x` brands the pages: only pages
+/// borrowed from the owner that the bio keeps alive can be added.
+pub(crate) struct BioPages<'x> {
+    bio: *mut bindings::bio,
+    _brand: PhantomData<fn(&'x ()) -> &'x ()>,
+}
+
+impl<'x> BioPages<'x> {
+    /// Appends the first `len` bytes of `page`.
+    pub(crate) fn add(&mut self, page: &'x NoIoPage, len: usize) -> Result {
+        let len_u32 = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `self.bio` is a live bio that has not been submitted; the
+        // page stays alive until the bio completes, because it is borrowed
+        // (brand `'x`) from the owner that `submit_write` keeps in the bio.
+        let added = unsafe { bindings::bio_add_page(self.bio, page.as_ptr(), len_u32, 0) };
+        if added as usize == len {
+            Ok(())
+        } else {
+            Err(E2BIG)
+        }
+    }
+}
+
+struct BioContext<T> {
+    batch: Arc<IoBatch>,
+    owner: Arc<T>,
+}
+
+/// Builds and submits one write bio to `dev` at 512-byte `sector` with room
+/// for `nr_vecs` pages. `fill` adds pages borrowed from `owner`; the bio
+/// holds `owner` until it completes, then `batch` counts the completion.
+/// Nothing is submitted if `fill` fails.
+pub(crate) fn submit_write<T, F>(
+    dev: &TableDev,
+    sector: u64,
+    nr_vecs: u16,
+    batch: &Arc<IoBatch>,
+    owner: Arc<T>,
+    fill: F,
+) -> Result
+where
+    T: Send + Sync,
+    F: for<'x> FnOnce(&mut BioPages<'x>, &'x T) -> Result,
+{
+    let ctx = KBox::new(BioContext { batch: batch.clone(), owner }, GFP_KERNEL)?;
+    // SAFETY: `dev` holds a reference on its block device; `fs_bio_set` is
+    // the kernel's general-purpose bio set, initialised at boot.
+    let bio = unsafe {
+        bindings::bio_alloc_bioset(
+            dev.bdev(),
+            nr_vecs,
+            bindings::req_op_REQ_OP_WRITE,
+            bindings::GFP_NOIO,
+            core::ptr::addr_of_mut!(bindings::fs_bio_set),
+        )
+    };
+    if bio.is_null() {
+        return Err(ENOMEM);
+    }
+    let owner_ref: &T = &ctx.owner;
+    // SAFETY: `owner_ref` points into the `Arc` held by `ctx`, which is
+    // handed to the bio below and dropped only when the bio completes (or
+    // right here if `fill` fails, after the unsubmitted bio is put).
+    let owner_ref: &T = unsafe { &*(owner_ref as *const T) };
+    let mut pages = BioPages { bio, _brand: PhantomData };
+    if let Err(e) = fill(&mut pages, owner_ref) {
+        // SAFETY: The bio was allocated above and never submitted.
+        unsafe { bindings::bio_put(bio) };
+        return Err(e);
+    }
+    batch.state.lock().pending += 1;
+    // SAFETY: `bio` is valid and ours until submitted; `write_end_io` takes
+    // back the context leaked into `bi_private`.
+    unsafe {
+        (*bio).bi_iter.bi_sector = sector;
+        (*bio).bi_end_io = Some(write_end_io::<T>);
+        (*bio).bi_private = KBox::into_raw(ctx).cast();
+        bindings::submit_bio(bio);
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn write_end_io<T: Send + Sync>(bio: *mut bindings::bio) {
+    // SAFETY: The block layer passes the completed bio; `bi_private` is the
+    // context `submit_write` leaked for exactly this bio.
+    let (ctx, status) = unsafe {
+        let ctx = KBox::from_raw((*bio).bi_private.cast::<BioContext<T>>());
+        (ctx, (*bio).bi_status)
+    };
+    // SAFETY: We own the bio's last reference (from `bio_alloc_bioset`).
+    unsafe { bindings::bio_put(bio) };
+    // Release the data before counting the completion: once the batch is
+    // idle, the target may go away.
+    let BioContext { batch, owner } = KBox::into_inner(ctx);
+    drop(owner);
+    batch.complete(status);
+}

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The logging thread and the state it shares with map/end_io: pending
+//! blocks, the two lists they wait on, and the log's write position.
+//!
+//! Safe code on top of the abstractions.
+
+use crate::dm::{dm_err, TableDev};
+use crate::log_io::{submit_write, IoBatch};
+use crate::logformat::{EntryHeader, Super, FLAG_FUA, FLAG_MARK};
+use crate::page::{NoIoPage, PageBuf, PAGE_SIZE};
+use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+use crate::kthread;
+use kernel::new_condvar;
+use kernel::alloc::{flags::GFP_KERNEL, KVec};
+use kernel::list::{List, ListArc, ListLinks};
+use kernel::prelude::*;
+use kernel::sync::{Arc, CondVar};
+
+/// Most pages one bio carries (`BIO_MAX_VECS`).
+const BIO_MAX_VECS: usize = 256;
+
+/// One write, flush, discard or mark waiting to be logged.
+#[pin_data]
+pub(crate) struct Block {
+    #[pin]
+    links: ListLinks<0>,
+    /// Entry header (sector and count in log sectors).
+    pub(crate) header: EntryHeader,
+    /// Copy of a write's data.
+    pub(crate) data: Option<PageBuf>,
+    /// A mark's text.
+    pub(crate) mark: KVec<u8>,
+}
+
+kernel::list::impl_has_list_links! {
+    impl HasListLinks<0> for Block { self.links }
+}
+kernel::list::impl_list_arc_safe! {
+    impl ListArcSafe<0> for Block { untracked; }
+}
+kernel::list::impl_list_item! {
+    impl ListItem<0> for Block { using ListLinks; }
+}
+
+impl Block {
+    /// A new block, ready to be put on a list.
+    pub(crate) fn new(header: EntryHeader, data: Option<PageBuf>, mark: KVec<u8>) -> Result<ListArc<Block>> {
+        ListArc::pin_init(
+            try_pin_init!(Block { links <- ListLinks::new(), header, data, mark }? Error),
+            GFP_KERNEL,
+        )
+    }
+}
+
+/// What map, end_io, messages and the thread share, under one lock.
+pub(crate) struct Queues {
+    /// Completed writes not yet covered by a completed flush.
+    pub(crate) unflushed: List<Block>,
+    /// Blocks to write to the log, in order.
+    pub(crate) logging: List<Block>,
+    pub(crate) enabled: bool,
+    /// Set by the destructor: drain `logging`, then exit.
+    pub(crate) stopping: bool,
+    pub(crate) logged_entries: u64,
+    /// Next free 512-byte sector of the log device.
+    pub(crate) next_sector: u64,
+    /// Size of the log device in 512-byte sectors.
+    pub(crate) end_sector: u64,
+}
+
+/// The log device and the state around it.
+#[pin_data]
+pub(crate) struct Shared {
+    #[pin]
+    pub(crate) q: SpinLockIrq<Queues>,
+    /// Signalled when `logging` gains blocks or `stopping` is set.
+    #[pin]
+    pub(crate) work: CondVar,
+    pub(crate) logdev: TableDev,
+    /// Log sector size in bytes (the data device's logical block size).
+    pub(crate) sector_size: u32,
+    /// 512-byte sectors per log sector.
+    pub(crate) sector_factor: u64,
+}
+
+impl Shared {
+    pub(crate) fn new(logdev: TableDev, sector_size: u32) -> Result<Arc<Shared>> {
+        let end_sector = logdev.nr_sectors();
+        let sector_factor = u64::from(sector_size >> 9);
+        Arc::pin_init(
+            pin_init!(Shared {
+                q <- new_spinlock_irq!(
+                    Queues {
+                        unflushed: List::new(),
+                        logging: List::new(),
+                        enabled: true,
+                        stopping: false,
+                        logged_entries: 0,
+                        next_sector: sector_factor,
+                        end_sector,
+                    },
+                    "log_writes::Queues"
+                ),
+                work <- new_condvar!("log_writes::work"),
+                logdev,
+                sector_size,
+                sector_factor,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Turns logging off for good, saying why.
+    pub(crate) fn disable(&self, why: core::fmt::Arguments<'_>) {
+        dm_err!("{}", why);
+        self.q.lock().enabled = false;
+    }
+}
+
+/// What the thread took off the list, and where it goes.
+struct Job {
+    block: Arc<Block>,
+    sector: u64,
+    update_super: bool,
+    entries: u64,
+}
+
+/// Takes the next block to log, reserving its log space like the C target
+/// does, or returns `None` once stopping with nothing left.
+fn next_job(s: &Shared, batch: &IoBatch) -> Option<Job> {
+    loop {
+        let mut q = s.q.lock();
+        let Some(block) = q.logging.pop_front() else {
+            if q.stopping {
+                drop(q);
+                let _ = batch.wait();
+                return None;
+            }
+            drop(q);
+            // Idle: let in-flight log writes finish, so errors surface and
+            // nothing is outstanding while we sleep.
+            if let Err(status) = batch.wait() {
+                s.disable(format_args!("Error writing log block, error={status}"));
+            }
+            let mut q = s.q.lock();
+            if q.logging.is_empty() && !q.stopping {
+                // Kthreads get no signals: an early return is just a
+                // spurious wakeup, and the loop re-checks.
+                let _ = s.work.wait_interruptible(&mut q);
+            }
+            drop(q);
+            kthread::try_to_freeze();
+            continue;
+        };
+        if !q.enabled {
+            continue;
+        }
+        let h = block.header;
+        let sector = q.next_sector;
+        q.next_sector += s.sector_factor * (1 + h.data_sectors());
+        if q.end_sector != 0 && q.next_sector >= q.end_sector {
+            q.enabled = false;
+            drop(q);
+            dm_err!("Ran out of space on the logdev");
+            continue;
+        }
+        q.logged_entries += 1;
+        return Some(Job {
+            block: block.into_arc(),
+            sector,
+            update_super: h.flags & (FLAG_FUA | FLAG_MARK) != 0,
+            entries: q.logged_entries,
+        });
+    }
+}
+
+/// The header sector of an entry plus the entry it belongs to: what the
+/// entry's bios keep alive.
+struct EntryIo {
+    header: NoIoPage,
+    block: Arc<Block>,
+}
+
+fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
+    let block = &job.block;
+    let mut header = NoIoPage::new()?;
+    header.write(0, &block.header.fields())?;
+    header.write(crate::logformat::ENTRY_LEN, &block.mark)?;
+    let ss = s.sector_size as usize;
+    let io = Arc::new(EntryIo { header, block: block.clone() }, GFP_KERNEL)?;
+    let data_pages = block.data.as_ref().map_or(0, |d| d.len().div_ceil(PAGE_SIZE));
+    // The first bio carries the header and as much data as fits; the rest
+    // follow in full bios.
+    let mut sector = job.sector;
+    let mut page = 0usize;
+    let mut first = true;
+    while first || page < data_pages {
+        let room = if first { BIO_MAX_VECS - 1 } else { BIO_MAX_VECS };
+        let n = (data_pages - page).min(room);
+        let with_header = first;
+        let start = page;
+        let mut bytes = if with_header { ss as u64 } else { 0 };
+        submit_write(&s.logdev, sector, (n + usize::from(with_header)) as u16, batch, io.clone(), |bio, io| {
+            if with_header {
+                bio.add(&io.header, ss)?;
+            }
+            if let Some(data) = io.block.data.as_ref() {
+                for (p, len) in data.pages().skip(start).take(n) {
+                    bio.add(p, len)?;
+                }
+            }
+            Ok(())
+        })?;
+        if let Some(data) = block.data.as_ref() {
+            bytes += data.pages().skip(start).take(n).map(|(_, len)| len as u64).sum::<u64>();
+        }
+        sector += bytes >> 9;
+        page += n;
+        first = false;
+    }
+    Ok(())
+}
+
+fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
+    let mut page = NoIoPage::new()?;
+    page.write(0, &Super { nr_entries: entries, sector_size: s.sector_size }.fields())?;
+    let page = Arc::new(page, GFP_KERNEL)?;
+    let ss = s.sector_size as usize;
+    submit_write(&s.logdev, 0, 1, batch, page, |bio, page| bio.add(page, ss))
+}
+
+/// The thread's body: log blocks in order until stopped.
+pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
+    while let Some(job) = next_job(&s, &batch) {
+        if let Err(e) = write_entry(&s, &batch, &job) {
+            s.disable(format_args!("Couldn't write log entry: error {}", e.to_errno()));
+            continue;
+        }
+        if job.update_super {
+            // The super block is rewritten in order: wait for everything
+            // before it, then for it, so an older count never lands last.
+            let r = batch
+                .wait()
+                .map_err(|st| (st, "Error writing log block"))
+                .and_then(|()| write_super(&s, &batch, job.entries).map_err(|_| (0, "Couldn't write super")))
+                .and_then(|()| batch.wait().map_err(|st| (st, "Error writing log block")));
+            if let Err((status, what)) = r {
+                s.disable(format_args!("{what}, error={status}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pages allocated with `GFP_NOIO`, for data copied on the I/O path, and a
+//! scope in which every allocation behaves as `GFP_NOIO`.
+
+use crate::bindings;
+use kernel::error::{code::ENOMEM, Result};
+
+/// Bytes in a page.
+pub(crate) const PAGE_SIZE: usize = bindings::PAGE_SIZE;
+
+/// One zeroed page owned by this value, allocated without starting I/O, so
+/// it is safe to allocate while servicing a bio.
+///
+/// # Invariants
+///
+/// `page` is a valid order-0 page allocated by `alloc_pages` and owned here.
+pub(crate) struct NoIoPage {
+    page: *mut bindings::page,
+}
+
+// SAFETY: The page is owned exclusively; nothing ties it to a thread.
+unsafe impl Send for NoIoPage {}
+// SAFETY: `&NoIoPage` only allows reading the page.
+unsafe impl Sync for NoIoPage {}
+
+impl NoIoPage {
+    /// Allocates a zeroed page with `GFP_NOIO` (no warning on failure: the
+    /// caller reports it).
+    pub(crate) fn new() -> Result<Self> {
+        let gfp = bindings::GFP_NOIO | bindings::__GFP_ZERO | bindings::__GFP_NOWARN;
+        // SAFETY: Allocating a page has no preconditions.
+        let page = unsafe { bindings::alloc_pages(gfp, 0) };
+        if page.is_null() {
+            return Err(ENOMEM);
+        }
+        // INVARIANT: `page` is a fresh order-0 page that we own.
+        Ok(NoIoPage { page })
+    }
+
+    /// Copies `src` into the page at `offset`. Fails if it does not fit.
+    pub(crate) fn write(&mut self, offset: usize, src: &[u8]) -> Result {
+        if offset > PAGE_SIZE || src.len() > PAGE_SIZE - offset {
+            return Err(kernel::error::code::EINVAL);
+        }
+        // SAFETY: The page is valid (type invariant); the mapping is local
+        // to this function and released below.
+        let addr = unsafe { bindings::kmap_local_page(self.page) }.cast::<u8>();
+        // SAFETY: `addr` maps the whole page and `offset + src.len()` is at
+        // most `PAGE_SIZE`; `src` cannot overlap a page we own exclusively.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), addr.add(offset), src.len()) };
+        // SAFETY: `addr` was returned by `kmap_local_page` above.
+        unsafe { bindings::kunmap_local(addr.cast()) };
+        Ok(())
+    }
+
+    /// The `struct page`, for adding to a bio.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::page {
+        self.page
+    }
+}
+
+impl Drop for NoIoPage {
+    fn drop(&mut self) {
+        // SAFETY: The page is owned by `self` (type invariant) and freed once.
+        unsafe { bindings::__free_pages(self.page, 0) };
+    }
+}
+
+/// While alive, every memory allocation of the current task behaves as
+/// `GFP_NOIO`, like `memalloc_noio_save()`/`memalloc_noio_restore()`, whose
+/// static inline bodies this mirrors. Used around `map`, so that the target
+/// may allocate with ordinary flags there without recursing into I/O.
+pub(crate) struct NoIoScope {
+    saved: u32,
+}
+
+impl NoIoScope {
+    /// Enters the scope (`memalloc_noio_save`).
+    pub(crate) fn enter() -> Self {
+        // SAFETY: `get_current` always returns the valid running task, and a
+        // task's `flags` are only modified by the task itself.
+        let saved = unsafe {
+            let task = bindings::get_current();
+            let saved = (*task).flags & bindings::PF_MEMALLOC_NOIO;
+            (*task).flags |= bindings::PF_MEMALLOC_NOIO;
+            saved
+        };
+        NoIoScope { saved }
+    }
+}
+
+impl Drop for NoIoScope {
+    fn drop(&mut self) {
+        // SAFETY: As in `enter`; we are still on the same task, since the
+        // scope is not `Send`.
+        unsafe {
+            let task = bindings::get_current();
+            (*task).flags = ((*task).flags & !bindings::PF_MEMALLOC_NOIO) | self.saved;
+        }
+    }
+}
+
+/// Data bytes held in whole `GFP_NOIO` pages, filled front to back: the copy
+/// of a write kept until it is logged.
+pub(crate) struct PageBuf {
+    pages: kernel::alloc::KVec<NoIoPage>,
+    len: usize,
+}
+
+impl PageBuf {
+    /// Allocates room for `len` bytes. Call within a [`NoIoScope`] on the
+    /// I/O path (the page vector itself is a plain allocation).
+    pub(crate) fn with_len(len: usize) -> Result<Self> {
+        let n = len.div_ceil(PAGE_SIZE);
+        let mut pages = kernel::alloc::KVec::with_capacity(n, kernel::alloc::flags::GFP_KERNEL)?;
+        for _ in 0..n {
+            pages.push(NoIoPage::new()?, kernel::alloc::flags::GFP_KERNEL)?;
+        }
+        Ok(PageBuf { pages, len })
+    }
+
+    /// Copies `src` to byte `offset` of the buffer, across pages.
+    pub(crate) fn write_at(&mut self, mut offset: usize, mut src: &[u8]) -> Result {
+        if offset > self.len || src.len() > self.len - offset {
+            return Err(kernel::error::code::EINVAL);
+        }
+        while !src.is_empty() {
+            let in_page = offset % PAGE_SIZE;
+            let n = src.len().min(PAGE_SIZE - in_page);
+            let page = self.pages.get_mut(offset / PAGE_SIZE).ok_or(kernel::error::code::EINVAL)?;
+            page.write(in_page, &src[..n])?;
+            offset += n;
+            src = &src[n..];
+        }
+        Ok(())
+    }
+
+    /// Bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The pages with the number of bytes used in each.
+    pub(crate) fn pages(&self) -> impl Iterator<Item = (&NoIoPage, usize)> + '_ {
+        let len = self.len;
+        self.pages
+            .iter()
+            .enumerate()
+            .map(move |(i, p)| (p, (len - i * PAGE_SIZE).min(PAGE_SIZE)))
+    }
+}

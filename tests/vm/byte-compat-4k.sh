@@ -1,0 +1,4 @@
+# byte-compat.sh on disks with 4096-byte logical blocks.
+# vm-run: --block-size 4096
+# vm-files: tests/vm/byte-compat.sh
+. /extra/byte-compat.sh
