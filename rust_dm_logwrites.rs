@@ -44,7 +44,10 @@ mod spinlock_irq;
 
 use bio::{Bio, ReqOp};
 use core::sync::atomic::{AtomicBool, Ordering};
-use dm::{dm_warn, Args, CtrContext, DeviceIterator, MapResult, QueueLimits, StatusType, StatusWriter, TableDev};
+use dm::{
+    dm_warn, Args, CtrContext, DeviceIterator, MapResult, QueueLimits, StatusType, StatusWriter,
+    TableDev,
+};
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
 use kernel::list::{List, ListArc};
@@ -104,7 +107,11 @@ impl LogWrites {
         let text = &text[..text.len().min(max)];
         let mut mark = KVec::with_capacity(text.len(), GFP_KERNEL)?;
         mark.extend_from_slice(text, GFP_KERNEL)?;
-        let header = EntryHeader { flags: FLAG_MARK, data_len: text.len() as u64, ..Default::default() };
+        let header = EntryHeader {
+            flags: FLAG_MARK,
+            data_len: text.len() as u64,
+            ..Default::default()
+        };
         let block = Block::new(header, None, mark)?;
         self.shared.q.lock().logging.push_back(block);
         self.shared.work.notify_all();
@@ -120,18 +127,32 @@ impl dm::Target for LogWrites {
             ctx.set_error(c_str!("Invalid argument count"));
             return Err(EINVAL);
         };
-        let dev = ctx.get_device(dev_path).inspect_err(|_| ctx.set_error(c_str!("Device lookup failed")))?;
-        let logdev = ctx.get_device(log_path).inspect_err(|_| ctx.set_error(c_str!("Log device lookup failed")))?;
+        let dev = ctx
+            .get_device(dev_path)
+            .inspect_err(|_| ctx.set_error(c_str!("Device lookup failed")))?;
+        let logdev = ctx
+            .get_device(log_path)
+            .inspect_err(|_| ctx.set_error(c_str!("Log device lookup failed")))?;
         let sector_size = dev.logical_block_size();
-        let shared = Shared::new(logdev, sector_size).inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
-        let batch = log_io::IoBatch::new().inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
+        let shared = Shared::new(logdev, sector_size)
+            .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
+        let batch = log_io::IoBatch::new()
+            .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let for_thread = shared.clone();
-        let thread = kthread::Kthread::run(c_str!("log-write"), move || log_thread::run(for_thread, batch))
-            .inspect_err(|_| ctx.set_error(c_str!("Couldn't alloc kthread")))?;
+        let thread = kthread::Kthread::run(c_str!("log-write"), move || {
+            log_thread::run(for_thread, batch)
+        })
+        .inspect_err(|_| ctx.set_error(c_str!("Couldn't alloc kthread")))?;
         ctx.want_flushes();
         ctx.want_discards();
         let len = ctx.len();
-        Ok(LogWrites { dev, shared, thread: Some(thread), len, dev_discards: AtomicBool::new(true) })
+        Ok(LogWrites {
+            dev,
+            shared,
+            thread: Some(thread),
+            len,
+            dev_discards: AtomicBool::new(true),
+        })
     }
 
     fn map(&self, bio: &mut Bio, pb: &mut Option<Pending>) -> MapResult {
@@ -165,7 +186,8 @@ impl dm::Target for LogWrites {
             match bio.copy_data() {
                 Ok(d) => Some(d),
                 Err(_) => {
-                    self.shared.disable(format_args!("Error allocating pending block"));
+                    self.shared
+                        .disable(format_args!("Error allocating pending block"));
                     return MapResult::Kill;
                 }
             }
@@ -175,7 +197,8 @@ impl dm::Target for LogWrites {
         let block = match Block::new(header, data, KVec::new()) {
             Ok(b) => b,
             Err(_) => {
-                self.shared.disable(format_args!("Error allocating pending block"));
+                self.shared
+                    .disable(format_args!("Error allocating pending block"));
                 return MapResult::Kill;
             }
         };
@@ -220,7 +243,13 @@ impl dm::Target for LogWrites {
                 let q = self.shared.q.lock();
                 let (entries, next, enabled) = (q.logged_entries, q.next_sector, q.enabled);
                 drop(q);
-                write!(out, "{} {}{}", entries, next - 1, if enabled { "" } else { " logging_disabled" })
+                write!(
+                    out,
+                    "{} {}{}",
+                    entries,
+                    next - 1,
+                    if enabled { "" } else { " logging_disabled" }
+                )
             }
             StatusType::Table => write!(out, "{} {}", self.dev.name(), self.shared.logdev.name()),
             StatusType::Ima => Ok(()),
@@ -229,14 +258,20 @@ impl dm::Target for LogWrites {
 
     fn message(&self, args: &Args<'_>) -> Result {
         if args.len() != 2 {
-            dm_warn!("Invalid log-writes message arguments, expect 2 arguments, got {}", args.len());
+            dm_warn!(
+                "Invalid log-writes message arguments, expect 2 arguments, got {}",
+                args.len()
+            );
             return Err(EINVAL);
         }
         let (Some(verb), Some(text)) = (args.get(0), args.get(1)) else {
             return Err(EINVAL);
         };
         if !verb.as_bytes().eq_ignore_ascii_case(b"mark") {
-            dm_warn!("Unrecognised log writes target message received: {}", verb.to_str().unwrap_or("?"));
+            dm_warn!(
+                "Unrecognised log writes target message received: {}",
+                verb.to_str().unwrap_or("?")
+            );
             return Err(EINVAL);
         }
         self.mark(text.as_bytes())
@@ -247,7 +282,10 @@ impl dm::Target for LogWrites {
             self.dev_discards.store(false, Ordering::Relaxed);
             limits.set_discard(self.shared.sector_size, u32::MAX >> 9);
         }
-        limits.set_block_sizes(self.dev.logical_block_size(), self.dev.physical_block_size());
+        limits.set_block_sizes(
+            self.dev.logical_block_size(),
+            self.dev.physical_block_size(),
+        );
     }
 
     fn iterate_devices(&self, it: &mut DeviceIterator<'_>) -> i32 {

@@ -1,6 +1,6 @@
 # Guest half of scripts/demo (runs inside the VM).
 . /extra/guest.sh
-impl=${DEMO_TARGET:-c}
+impl=${DEMO_TARGET:-rust}
 data=/dev/vda log=/dev/vdb replay=/dev/vdc
 
 step "loading the $impl log-writes target"

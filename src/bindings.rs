@@ -14,6 +14,7 @@
     unreachable_pub,
     missing_docs,
     clippy::all,
+    clippy::undocumented_unsafe_blocks,
     improper_ctypes,
     unsafe_op_in_unsafe_fn
 )]

@@ -297,7 +297,11 @@ unsafe impl<T: Target> Sync for Registration<T> {}
 
 impl<T: Target> Registration<T> {
     /// Registers target type `name` with `version`.
-    pub(crate) fn new(name: &'static CStr, version: [u32; 3], module: &'static ThisModule) -> Result<Self> {
+    pub(crate) fn new(
+        name: &'static CStr,
+        version: [u32; 3],
+        module: &'static ThisModule,
+    ) -> Result<Self> {
         const {
             assert!(core::mem::align_of::<Option<T::PerBio>>() <= 8);
         }
@@ -320,7 +324,10 @@ impl<T: Target> Registration<T> {
         // SAFETY: `tt` is a valid, boxed (so address-stable) target type.
         to_result(unsafe { bindings::dm_register_target(tt.get()) })?;
         // INVARIANT: registered, boxed.
-        Ok(Registration { tt, _t: PhantomData })
+        Ok(Registration {
+            tt,
+            _t: PhantomData,
+        })
     }
 }
 
@@ -350,12 +357,22 @@ unsafe fn per_bio<'a, T: Target>(bio: *mut bindings::bio) -> &'a mut Option<T::P
     unsafe { &mut *bindings::dm_per_bio_data(bio, size).cast::<Option<T::PerBio>>() }
 }
 
+/// Device-mapper's `ctr` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `ctr` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn ctr_cb<T: Target>(
     ti: *mut bindings::dm_target,
     argc: u32,
     argv: *mut *mut kernel::ffi::c_char,
 ) -> i32 {
-    let mut ctx = CtrContext { ti, _p: PhantomData };
+    let mut ctx = CtrContext {
+        ti,
+        _p: PhantomData,
+    };
     // SAFETY: dm passes `argc` valid strings that outlive `ctr`.
     let args = unsafe { Args::new(argc, argv) };
     let target = match T::ctr(&mut ctx, &args).and_then(|t| Ok(KBox::new(t, GFP_KERNEL)?)) {
@@ -370,12 +387,29 @@ unsafe extern "C" fn ctr_cb<T: Target>(
     0
 }
 
+/// Device-mapper's `dtr` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `dtr` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn dtr_cb<T: Target>(ti: *mut bindings::dm_target) {
     // SAFETY: `private` is the box `ctr_cb` leaked; dm calls `dtr` once.
     drop(unsafe { KBox::from_raw((*ti).private.cast::<T>()) });
 }
 
-unsafe extern "C" fn map_cb<T: Target>(ti: *mut bindings::dm_target, bio: *mut bindings::bio) -> i32 {
+/// Device-mapper's `map` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `map` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
+unsafe extern "C" fn map_cb<T: Target>(
+    ti: *mut bindings::dm_target,
+    bio: *mut bindings::bio,
+) -> i32 {
     // SAFETY: dm calls `map` on a constructed target with its own clone bio.
     let (t, pb, b) = unsafe { (target::<T>(ti), per_bio::<T>(bio), Bio::from_raw(bio)) };
     // The per-bio area is uninitialised: write, don't assign (no drop).
@@ -399,6 +433,13 @@ unsafe extern "C" fn map_cb<T: Target>(ti: *mut bindings::dm_target, bio: *mut b
     }
 }
 
+/// Device-mapper's `end_io` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `end_io` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn end_io_cb<T: Target>(
     ti: *mut bindings::dm_target,
     bio: *mut bindings::bio,
@@ -413,6 +454,13 @@ unsafe extern "C" fn end_io_cb<T: Target>(
     bindings::DM_ENDIO_DONE as i32
 }
 
+/// Device-mapper's `status` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `status` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn status_cb<T: Target>(
     ti: *mut bindings::dm_target,
     kind: bindings::status_type_t,
@@ -436,6 +484,13 @@ unsafe extern "C" fn status_cb<T: Target>(
     unsafe { target::<T>(ti) }.status(kind, &mut w);
 }
 
+/// Device-mapper's `message` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `message` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn message_cb<T: Target>(
     ti: *mut bindings::dm_target,
     argc: u32,
@@ -451,21 +506,50 @@ unsafe extern "C" fn message_cb<T: Target>(
     }
 }
 
-unsafe extern "C" fn io_hints_cb<T: Target>(ti: *mut bindings::dm_target, limits: *mut bindings::queue_limits) {
+/// Device-mapper's `io_hints` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `io_hints` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
+unsafe extern "C" fn io_hints_cb<T: Target>(
+    ti: *mut bindings::dm_target,
+    limits: *mut bindings::queue_limits,
+) {
     // SAFETY: dm passes the limits being stacked, ours to change.
     unsafe { target::<T>(ti).io_hints(&mut QueueLimits(&mut *limits)) };
 }
 
+/// Device-mapper's `iterate_devices` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `iterate_devices` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn iterate_devices_cb<T: Target>(
     ti: *mut bindings::dm_target,
     callout: bindings::iterate_devices_callout_fn,
     data: *mut core::ffi::c_void,
 ) -> i32 {
-    let mut it = DeviceIterator { ti, callout, data, _p: PhantomData };
+    let mut it = DeviceIterator {
+        ti,
+        callout,
+        data,
+        _p: PhantomData,
+    };
     // SAFETY: The target is constructed.
     unsafe { target::<T>(ti) }.iterate_devices(&mut it)
 }
 
+/// Device-mapper's `prepare_ioctl` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `prepare_ioctl` says: `ti`
+/// is a live target of this type (constructed by `ctr_cb::<T>` unless this
+/// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn prepare_ioctl_cb<T: Target>(
     ti: *mut bindings::dm_target,
     bdev: *mut *mut bindings::block_device,
@@ -488,4 +572,3 @@ macro_rules! dm_warn {
     ($($arg:tt)*) => { kernel::pr_warn!("device-mapper: log-writes: {}\n", format_args!($($arg)*)) };
 }
 pub(crate) use dm_warn;
-

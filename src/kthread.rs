@@ -58,7 +58,15 @@ impl Kthread {
     }
 }
 
-unsafe extern "C" fn thread_main<F: FnOnce() + Send + 'static>(data: *mut core::ffi::c_void) -> i32 {
+/// Entry point of a thread started by [`Kthread::run`].
+///
+/// # Safety
+///
+/// Only the kthread machinery calls this, once, with the `data` `run`
+/// passed.
+unsafe extern "C" fn thread_main<F: FnOnce() + Send + 'static>(
+    data: *mut core::ffi::c_void,
+) -> i32 {
     // SAFETY: `data` is the box `Kthread::run` leaked for this thread.
     let f = unsafe { KBox::from_raw(data.cast::<F>()) };
     #[cfg(CONFIG_FREEZER)]

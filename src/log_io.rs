@@ -113,7 +113,13 @@ where
     T: Send + Sync,
     F: for<'x> FnOnce(&mut BioPages<'x>, &'x T) -> Result,
 {
-    let ctx = KBox::new(BioContext { batch: batch.clone(), owner }, GFP_KERNEL)?;
+    let ctx = KBox::new(
+        BioContext {
+            batch: batch.clone(),
+            owner,
+        },
+        GFP_KERNEL,
+    )?;
     // SAFETY: `dev` holds a reference on its block device; `fs_bio_set` is
     // the kernel's general-purpose bio set, initialised at boot.
     let bio = unsafe {
@@ -133,7 +139,10 @@ where
     // handed to the bio below and dropped only when the bio completes (or
     // right here if `fill` fails, after the unsubmitted bio is put).
     let owner_ref: &T = unsafe { &*(owner_ref as *const T) };
-    let mut pages = BioPages { bio, _brand: PhantomData };
+    let mut pages = BioPages {
+        bio,
+        _brand: PhantomData,
+    };
     if let Err(e) = fill(&mut pages, owner_ref) {
         // SAFETY: The bio was allocated above and never submitted.
         unsafe { bindings::bio_put(bio) };
@@ -151,6 +160,12 @@ where
     Ok(())
 }
 
+/// Completion of a bio built by [`submit_write`].
+///
+/// # Safety
+///
+/// Only the block layer calls this, once, for a bio `submit_write::<T>`
+/// submitted.
 unsafe extern "C" fn write_end_io<T: Send + Sync>(bio: *mut bindings::bio) {
     // SAFETY: The block layer passes the completed bio; `bi_private` is the
     // context `submit_write` leaked for exactly this bio.

@@ -6,14 +6,14 @@
 //! Safe code on top of the abstractions.
 
 use crate::dm::{dm_err, TableDev};
+use crate::kthread;
 use crate::log_io::{submit_write, IoBatch};
 use crate::logformat::{EntryHeader, Super, FLAG_FUA, FLAG_MARK};
 use crate::page::{NoIoPage, PageBuf, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
-use crate::kthread;
-use kernel::new_condvar;
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::list::{List, ListArc, ListLinks};
+use kernel::new_condvar;
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar};
 
@@ -45,7 +45,11 @@ kernel::list::impl_list_item! {
 
 impl Block {
     /// A new block, ready to be put on a list.
-    pub(crate) fn new(header: EntryHeader, data: Option<PageBuf>, mark: KVec<u8>) -> Result<ListArc<Block>> {
+    pub(crate) fn new(
+        header: EntryHeader,
+        data: Option<PageBuf>,
+        mark: KVec<u8>,
+    ) -> Result<ListArc<Block>> {
         ListArc::pin_init(
             try_pin_init!(Block { links <- ListLinks::new(), header, data, mark }? Error),
             GFP_KERNEL,
@@ -188,32 +192,57 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
     header.write(0, &block.header.fields())?;
     header.write(crate::logformat::ENTRY_LEN, &block.mark)?;
     let ss = s.sector_size as usize;
-    let io = Arc::new(EntryIo { header, block: block.clone() }, GFP_KERNEL)?;
-    let data_pages = block.data.as_ref().map_or(0, |d| d.len().div_ceil(PAGE_SIZE));
+    let io = Arc::new(
+        EntryIo {
+            header,
+            block: block.clone(),
+        },
+        GFP_KERNEL,
+    )?;
+    let data_pages = block
+        .data
+        .as_ref()
+        .map_or(0, |d| d.len().div_ceil(PAGE_SIZE));
     // The first bio carries the header and as much data as fits; the rest
     // follow in full bios.
     let mut sector = job.sector;
     let mut page = 0usize;
     let mut first = true;
     while first || page < data_pages {
-        let room = if first { BIO_MAX_VECS - 1 } else { BIO_MAX_VECS };
+        let room = if first {
+            BIO_MAX_VECS - 1
+        } else {
+            BIO_MAX_VECS
+        };
         let n = (data_pages - page).min(room);
         let with_header = first;
         let start = page;
         let mut bytes = if with_header { ss as u64 } else { 0 };
-        submit_write(&s.logdev, sector, (n + usize::from(with_header)) as u16, batch, io.clone(), |bio, io| {
-            if with_header {
-                bio.add(&io.header, ss)?;
-            }
-            if let Some(data) = io.block.data.as_ref() {
-                for (p, len) in data.pages().skip(start).take(n) {
-                    bio.add(p, len)?;
+        submit_write(
+            &s.logdev,
+            sector,
+            (n + usize::from(with_header)) as u16,
+            batch,
+            io.clone(),
+            |bio, io| {
+                if with_header {
+                    bio.add(&io.header, ss)?;
                 }
-            }
-            Ok(())
-        })?;
+                if let Some(data) = io.block.data.as_ref() {
+                    for (p, len) in data.pages().skip(start).take(n) {
+                        bio.add(p, len)?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
         if let Some(data) = block.data.as_ref() {
-            bytes += data.pages().skip(start).take(n).map(|(_, len)| len as u64).sum::<u64>();
+            bytes += data
+                .pages()
+                .skip(start)
+                .take(n)
+                .map(|(_, len)| len as u64)
+                .sum::<u64>();
         }
         sector += bytes >> 9;
         page += n;
@@ -224,7 +253,14 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
 
 fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
     let mut page = NoIoPage::new()?;
-    page.write(0, &Super { nr_entries: entries, sector_size: s.sector_size }.fields())?;
+    page.write(
+        0,
+        &Super {
+            nr_entries: entries,
+            sector_size: s.sector_size,
+        }
+        .fields(),
+    )?;
     let page = Arc::new(page, GFP_KERNEL)?;
     let ss = s.sector_size as usize;
     submit_write(&s.logdev, 0, 1, batch, page, |bio, page| bio.add(page, ss))
@@ -234,7 +270,10 @@ fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
 pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
     while let Some(job) = next_job(&s, &batch) {
         if let Err(e) = write_entry(&s, &batch, &job) {
-            s.disable(format_args!("Couldn't write log entry: error {}", e.to_errno()));
+            s.disable(format_args!(
+                "Couldn't write log entry: error {}",
+                e.to_errno()
+            ));
             continue;
         }
         if job.update_super {
@@ -243,7 +282,9 @@ pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
             let r = batch
                 .wait()
                 .map_err(|st| (st, "Error writing log block"))
-                .and_then(|()| write_super(&s, &batch, job.entries).map_err(|_| (0, "Couldn't write super")))
+                .and_then(|()| {
+                    write_super(&s, &batch, job.entries).map_err(|_| (0, "Couldn't write super"))
+                })
                 .and_then(|()| batch.wait().map_err(|st| (st, "Error writing log block")));
             if let Err((status, what)) = r {
                 s.disable(format_args!("{what}, error={status}"));

@@ -128,7 +128,10 @@ impl PageBuf {
         while !src.is_empty() {
             let in_page = offset % PAGE_SIZE;
             let n = src.len().min(PAGE_SIZE - in_page);
-            let page = self.pages.get_mut(offset / PAGE_SIZE).ok_or(kernel::error::code::EINVAL)?;
+            let page = self
+                .pages
+                .get_mut(offset / PAGE_SIZE)
+                .ok_or(kernel::error::code::EINVAL)?;
             page.write(in_page, &src[..n])?;
             offset += n;
             src = &src[n..];

@@ -18,7 +18,7 @@
 #![cfg_attr(not(MODULE), no_std)]
 
 /// `WRITE_LOG_MAGIC` of the C target.
-pub const MAGIC: u64 = 0x6a73_6677_7368_72;
+pub const MAGIC: u64 = 0x006a_7366_7773_6872;
 /// The only format version there is.
 pub const VERSION: u64 = 1;
 /// Bytes of the super block's fields (`struct log_write_super`, not packed:
@@ -86,7 +86,9 @@ impl core::fmt::Display for FormatError {
             FormatError::UnknownFlags(fl) => write!(f, "unknown flag bits {fl:#x}"),
             FormatError::MarkTooLong(n) => write!(f, "mark of {n} bytes does not fit its sector"),
             FormatError::Empty => write!(f, "empty entry (no flags, no sectors)"),
-            FormatError::NonZeroPadding(o) => write!(f, "non-zero byte at offset {o} of the header sector"),
+            FormatError::NonZeroPadding(o) => {
+                write!(f, "non-zero byte at offset {o} of the header sector")
+            }
         }
     }
 }
@@ -274,19 +276,35 @@ mod tests {
     #[test]
     fn super_layout_matches_the_c_struct() {
         let mut s = [0xffu8; 512];
-        Super { nr_entries: 0x0102, sector_size: 4096 }.encode(&mut s).unwrap();
+        Super {
+            nr_entries: 0x0102,
+            sector_size: 4096,
+        }
+        .encode(&mut s)
+        .unwrap();
         assert_eq!(&s[0..8], &0x6a736677736872u64.to_le_bytes());
         assert_eq!(&s[8..16], &1u64.to_le_bytes());
         assert_eq!(&s[16..24], &0x0102u64.to_le_bytes());
         assert_eq!(&s[24..28], &4096u32.to_le_bytes());
         assert!(s[28..].iter().all(|&b| b == 0));
-        assert_eq!(Super::decode(&s), Ok(Super { nr_entries: 0x0102, sector_size: 4096 }));
+        assert_eq!(
+            Super::decode(&s),
+            Ok(Super {
+                nr_entries: 0x0102,
+                sector_size: 4096
+            })
+        );
     }
 
     #[test]
     fn super_rejects_bad_magic_version_and_sector_size() {
         let mut s = [0u8; 512];
-        Super { nr_entries: 1, sector_size: 512 }.encode(&mut s).unwrap();
+        Super {
+            nr_entries: 1,
+            sector_size: 512,
+        }
+        .encode(&mut s)
+        .unwrap();
         let mut bad = s;
         bad[0] ^= 1;
         assert!(matches!(Super::decode(&bad), Err(FormatError::BadMagic(_))));
@@ -304,7 +322,11 @@ mod tests {
     #[test]
     fn mark_round_trips_and_is_zero_padded() {
         let mut s = [0xaau8; 512];
-        let h = EntryHeader { flags: FLAG_MARK, data_len: 4, ..Default::default() };
+        let h = EntryHeader {
+            flags: FLAG_MARK,
+            data_len: 4,
+            ..Default::default()
+        };
         h.encode(b"mark", &mut s).unwrap();
         assert_eq!(&s[32..36], b"mark");
         assert!(s[36..].iter().all(|&b| b == 0));
@@ -315,9 +337,19 @@ mod tests {
 
     #[test]
     fn write_and_discard_data_sectors() {
-        let w = EntryHeader { sector: 8, nr_sectors: 16, flags: FLAG_FUA, data_len: 0 };
+        let w = EntryHeader {
+            sector: 8,
+            nr_sectors: 16,
+            flags: FLAG_FUA,
+            data_len: 0,
+        };
         assert_eq!(w.data_sectors(), 16);
-        let d = EntryHeader { sector: 8, nr_sectors: 16, flags: FLAG_DISCARD, data_len: 0 };
+        let d = EntryHeader {
+            sector: 8,
+            nr_sectors: 16,
+            flags: FLAG_DISCARD,
+            data_len: 0,
+        };
         assert_eq!(d.data_sectors(), 0);
     }
 
@@ -326,10 +358,16 @@ mod tests {
         let mut s = [0u8; 512];
         assert_eq!(EntryHeader::decode(&s), Err(FormatError::Empty));
         s[16] = 0x40;
-        assert_eq!(EntryHeader::decode(&s), Err(FormatError::UnknownFlags(0x40)));
+        assert_eq!(
+            EntryHeader::decode(&s),
+            Err(FormatError::UnknownFlags(0x40))
+        );
         s[16] = FLAG_FLUSH as u8;
         s[100] = 1;
-        assert_eq!(EntryHeader::decode(&s), Err(FormatError::NonZeroPadding(100)));
+        assert_eq!(
+            EntryHeader::decode(&s),
+            Err(FormatError::NonZeroPadding(100))
+        );
         s[100] = 0;
         s[16] = FLAG_MARK as u8;
         s[24..32].copy_from_slice(&481u64.to_le_bytes());
@@ -341,7 +379,11 @@ mod tests {
     fn encode_refuses_marks_that_do_not_fit() {
         let mut s = [0u8; 512];
         let text = [b'x'; 481];
-        let h = EntryHeader { flags: FLAG_MARK, data_len: 481, ..Default::default() };
+        let h = EntryHeader {
+            flags: FLAG_MARK,
+            data_len: 481,
+            ..Default::default()
+        };
         assert!(h.encode(&text, &mut s).is_err());
         assert_eq!(max_mark_len(512), 479);
         assert_eq!(max_mark_len(4096), 4063);

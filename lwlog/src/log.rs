@@ -14,8 +14,15 @@ use std::path::Path;
 pub enum LogError {
     Io(String, std::io::Error),
     Super(FormatError),
-    Entry { index: u64, offset: u64, err: FormatError },
-    Truncated { index: u64, offset: u64 },
+    Entry {
+        index: u64,
+        offset: u64,
+        err: FormatError,
+    },
+    Truncated {
+        index: u64,
+        offset: u64,
+    },
 }
 
 impl std::fmt::Display for LogError {
@@ -27,7 +34,10 @@ impl std::fmt::Display for LogError {
                 write!(f, "entry {index} (byte offset {offset}): {err}")
             }
             LogError::Truncated { index, offset } => {
-                write!(f, "entry {index} (byte offset {offset}): log ends inside the entry")
+                write!(
+                    f,
+                    "entry {index} (byte offset {offset}): log ends inside the entry"
+                )
             }
         }
     }
@@ -60,7 +70,8 @@ pub struct Log {
 impl Log {
     pub fn open(path: &Path) -> Result<Log, LogError> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| LogError::Io(format!("cannot open log {name}"), e))?;
+        let file =
+            File::open(path).map_err(|e| LogError::Io(format!("cannot open log {name}"), e))?;
         let len = size_of(&file).map_err(|e| LogError::Io(format!("cannot size log {name}"), e))?;
         let mut buf = vec![0u8; logformat::SUPER_LEN];
         read_exact_at(&file, &mut buf, 0).map_err(|e| match e.kind() {
@@ -96,7 +107,11 @@ impl Log {
     /// Iterates over every entry that decodes, ignoring the super block's
     /// count: stops at the first sector that is not a valid entry.
     pub fn scan(&self) -> Entries<'_> {
-        Entries { limit: u64::MAX, scanning: true, ..self.entries() }
+        Entries {
+            limit: u64::MAX,
+            scanning: true,
+            ..self.entries()
+        }
     }
 
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
@@ -136,7 +151,10 @@ impl Iterator for Entries<'_> {
         }
         if let Err(e) = self.log.read_at(&mut self.buf, offset) {
             self.limit = 0;
-            return Some(Err(LogError::Io(format!("reading entry {index} at byte {offset}"), e)));
+            return Some(Err(LogError::Io(
+                format!("reading entry {index} at byte {offset}"),
+                e,
+            )));
         }
         let (header, mark) = match EntryHeader::decode(&self.buf) {
             Ok((h, m)) => (h, m.to_vec()),
@@ -152,7 +170,12 @@ impl Iterator for Entries<'_> {
         };
         self.index += 1;
         self.offset = end;
-        Some(Ok(Entry { index, offset, header, mark }))
+        Some(Ok(Entry {
+            index,
+            offset,
+            header,
+            mark,
+        }))
     }
 }
 

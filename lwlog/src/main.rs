@@ -19,8 +19,14 @@ const EXIT_NO_MARK: u8 = 4;
 const EXIT_IO: u8 = 1;
 
 #[derive(Parser)]
-#[command(name = "lwlog", version, about = "Inspect and replay device-mapper log-writes logs")]
-#[command(after_help = "Exit status: 0 success, 1 I/O error, 2 bad usage, 3 invalid log, 4 mark not found.")]
+#[command(
+    name = "lwlog",
+    version,
+    about = "Inspect and replay device-mapper log-writes logs"
+)]
+#[command(
+    after_help = "Exit status: 0 success, 1 I/O error, 2 bad usage, 3 invalid log, 4 mark not found."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -52,7 +58,11 @@ struct Failure(u8, String);
 
 impl From<LogError> for Failure {
     fn from(e: LogError) -> Self {
-        let code = if matches!(e, LogError::Io(..)) { EXIT_IO } else { EXIT_BAD_LOG };
+        let code = if matches!(e, LogError::Io(..)) {
+            EXIT_IO
+        } else {
+            EXIT_BAD_LOG
+        };
         Failure(code, e.to_string())
     }
 }
@@ -64,7 +74,8 @@ fn info(path: &PathBuf) -> Result<(), Failure> {
     for e in log.scan() {
         let e = e?;
         found += 1;
-        used = e.data_offset(log.sector_size()) + e.header.data_sectors() * u64::from(log.sector_size());
+        used = e.data_offset(log.sector_size())
+            + e.header.data_sectors() * u64::from(log.sector_size());
     }
     println!("version:        {}", logformat::VERSION);
     println!("sector size:    {}", log.sector_size());
@@ -74,10 +85,19 @@ fn info(path: &PathBuf) -> Result<(), Failure> {
     Ok(())
 }
 
-fn replay(log: &PathBuf, target: &PathBuf, end_mark: Option<&str>, no_discard: bool) -> Result<(), Failure> {
+fn replay(
+    log: &PathBuf,
+    target: &PathBuf,
+    end_mark: Option<&str>,
+    no_discard: bool,
+) -> Result<(), Failure> {
     let log = Log::open(log)?;
-    let mut t = replay::Target::open(target, !no_discard)
-        .map_err(|e| Failure(EXIT_IO, format!("cannot open target {}: {e}", target.display())))?;
+    let mut t = replay::Target::open(target, !no_discard).map_err(|e| {
+        Failure(
+            EXIT_IO,
+            format!("cannot open target {}: {e}", target.display()),
+        )
+    })?;
     let mut replayed = 0u64;
     let mut found_mark = false;
     for e in log.entries() {
@@ -92,9 +112,13 @@ fn replay(log: &PathBuf, target: &PathBuf, end_mark: Option<&str>, no_discard: b
             }
         }
     }
-    t.sync().map_err(|e| Failure(EXIT_IO, format!("syncing target: {e}")))?;
+    t.sync()
+        .map_err(|e| Failure(EXIT_IO, format!("syncing target: {e}")))?;
     if let (Some(m), false) = (end_mark, found_mark) {
-        return Err(Failure(EXIT_NO_MARK, format!("mark '{m}' not found (replayed all {replayed} entries)")));
+        return Err(Failure(
+            EXIT_NO_MARK,
+            format!("mark '{m}' not found (replayed all {replayed} entries)"),
+        ));
     }
     eprintln!("replayed {replayed} entries");
     Ok(())
@@ -104,7 +128,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.cmd {
         Cmd::Info { log } => info(log),
-        Cmd::Replay { log, target, end_mark, no_discard } => replay(log, target, end_mark.as_deref(), *no_discard),
+        Cmd::Replay {
+            log,
+            target,
+            end_mark,
+            no_discard,
+        } => replay(log, target, end_mark.as_deref(), *no_discard),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,12 @@ impl Target {
     pub fn open(path: &Path, discard: bool) -> std::io::Result<Target> {
         let file = OpenOptions::new().write(true).open(path)?;
         let is_block = file.metadata()?.file_type().is_block_device();
-        Ok(Target { file, is_block, discard, buf: vec![0u8; COPY_CHUNK] })
+        Ok(Target {
+            file,
+            is_block,
+            discard,
+            buf: vec![0u8; COPY_CHUNK],
+        })
     }
 
     /// Applies one entry: copies a write's data from the log, or discards
