@@ -16,10 +16,16 @@ ifeq ($(origin KDIR),undefined)
 KDIR := $(shell scripts/build-kernel $(VARIANT) --print-dir)
 KERNEL_DEP := kernel
 endif
-CACHE := $(shell bash -c '. scripts/common.sh && echo $$LOGWRITES_CACHE')
 RUST_LIB_SRC := $(shell bash -c '. scripts/common.sh && rust_lib_src')
 export LIBCLANG_PATH ?= /usr/lib/llvm-14/lib
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) RUST_LIB_SRC=$(RUST_LIB_SRC)
+
+# A module built against one kernel must not be reused with another: remember
+# which KDIR the objects in the tree belong to and start over when it changes.
+define forget_other_kdir
+@if [ "$$(cat .kdir 2>/dev/null)" != "$(KDIR)" ]; then \
+	$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
+endef
 
 .PHONY: all modules kernel kdir check clean rust-analyzer test demo
 all: modules
@@ -27,11 +33,8 @@ all: modules
 kernel:
 	@scripts/build-kernel $(VARIANT) >/dev/null
 
-# A module built against one kernel must not be reused with another: remember
-# which KDIR the objects in the tree belong to and start over when it changes.
 modules: $(KERNEL_DEP)
-	@if [ "$$(cat .kdir 2>/dev/null)" != "$(KDIR)" ]; then \
-		$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
+	$(forget_other_kdir)
 	$(KMAKE) modules
 
 kdir:
@@ -39,8 +42,7 @@ kdir:
 
 check: $(KERNEL_DEP)
 	rustfmt --check --edition 2021 --config-path $(KDIR)/source/.rustfmt.toml rust_dm_logwrites.rs
-	@if [ "$$(cat .kdir 2>/dev/null)" != "$(KDIR)" ]; then \
-		$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
+	$(forget_other_kdir)
 	$(KMAKE) CLIPPY=1 RUST_WERROR=y modules
 
 rust-analyzer: $(KERNEL_DEP)

@@ -217,7 +217,6 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
         let n = (data_pages - page).min(room);
         let with_header = first;
         let start = page;
-        let mut bytes = if with_header { ss as u64 } else { 0 };
         submit_write(
             &s.logdev,
             sector,
@@ -236,14 +235,11 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
                 Ok(())
             },
         )?;
-        if let Some(data) = block.data.as_ref() {
-            bytes += data
-                .pages()
-                .skip(start)
-                .take(n)
-                .map(|(_, len)| len as u64)
-                .sum::<u64>();
-        }
+        // Every data page but the last is full, so this bio's data is the
+        // rest of the buffer, capped at `n` pages.
+        let data_len = block.data.as_ref().map_or(0, |d| d.len());
+        let data_bytes = (data_len - start * PAGE_SIZE).min(n * PAGE_SIZE);
+        let bytes = data_bytes as u64 + if with_header { ss as u64 } else { 0 };
         sector += bytes >> 9;
         page += n;
         first = false;

@@ -3,7 +3,7 @@
 //! Reading a log: the super block, then entries one by one with their
 //! position in the log.
 
-use logformat::{EntryHeader, FormatError, Super, MAX_SECTOR_SIZE};
+use logformat::{EntryHeader, FormatError, Super};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -74,12 +74,12 @@ impl Log {
             File::open(path).map_err(|e| LogError::Io(format!("cannot open log {name}"), e))?;
         let len = size_of(&file).map_err(|e| LogError::Io(format!("cannot size log {name}"), e))?;
         let mut buf = vec![0u8; logformat::SUPER_LEN];
-        read_exact_at(&file, &mut buf, 0).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => LogError::Super(FormatError::Short),
-            _ => LogError::Io(format!("cannot read log {name}"), e),
-        })?;
+        file.read_exact_at(&mut buf, 0)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => LogError::Super(FormatError::Short),
+                _ => LogError::Io(format!("cannot read log {name}"), e),
+            })?;
         let sup = Super::decode(&buf).map_err(LogError::Super)?;
-        debug_assert!(sup.sector_size <= MAX_SECTOR_SIZE);
         Ok(Log { file, len, sup })
     }
 
@@ -115,7 +115,7 @@ impl Log {
     }
 
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        read_exact_at(&self.file, buf, offset)
+        self.file.read_exact_at(buf, offset)
     }
 }
 
@@ -177,10 +177,6 @@ impl Iterator for Entries<'_> {
             mark,
         }))
     }
-}
-
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    file.read_exact_at(buf, offset)
 }
 
 /// Size of a regular file or block device.
