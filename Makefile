@@ -44,6 +44,8 @@ check: $(KERNEL_DEP)
 	rustfmt --check --edition 2021 --config-path $(KDIR)/source/.rustfmt.toml rust_dm_logwrites.rs
 	$(forget_other_kdir)
 	$(KMAKE) CLIPPY=1 RUST_WERROR=y modules
+	cargo fmt --all --check
+	cargo clippy --release --quiet --workspace --all-targets -- -D warnings
 
 rust-analyzer: $(KERNEL_DEP)
 	$(KMAKE) rust-analyzer

@@ -8,7 +8,7 @@ mod replay;
 
 use clap::{Parser, Subcommand};
 use log::{Log, LogError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit status: the log is invalid (bad magic, malformed entry, truncated).
@@ -67,7 +67,7 @@ impl From<LogError> for Failure {
     }
 }
 
-fn info(path: &PathBuf) -> Result<(), Failure> {
+fn info(path: &Path) -> Result<(), Failure> {
     let log = Log::open(path)?;
     let mut found = 0u64;
     let mut used = u64::from(log.sector_size());
@@ -86,8 +86,8 @@ fn info(path: &PathBuf) -> Result<(), Failure> {
 }
 
 fn replay(
-    log: &PathBuf,
-    target: &PathBuf,
+    log: &Path,
+    target: &Path,
     end_mark: Option<&str>,
     no_discard: bool,
 ) -> Result<(), Failure> {

@@ -2,26 +2,41 @@
 # byte-identical log and data devices: O_DIRECT writes of several sizes one
 # after another, fdatasync, O_DSYNC (FUA) writes, a discard, and marks, one
 # of them longer than a sector (cut like C does). Then a full replay of our
-# log reproduces the data device.
+# log reproduces the data device, and a replay up to each mark reproduces
+# the checksum the device had when the mark was dropped.
+# vm-run: --disk-size 64M
 . /extra/guest.sh
 bs=$VM_BLOCK_SIZE
 head -c $((4 * 1024 * 1024)) /dev/urandom >/tmp/pattern
 long_mark=$(head -c 5000 /dev/zero | tr '\0' 'm')
 
+# mark TEXT: flush, so that every completed write is logged before the mark,
+# record the device checksum and the mark text as the target stores it (cut
+# to what fits in one log sector), then drop the mark.
+nmarks=0
+mark() {
+	sync /dev/mapper/lw
+	nmarks=$((nmarks + 1))
+	sum /dev/mapper/lw >/tmp/mark.$nmarks.sum
+	printf '%s' "$1" | head -c $((bs - 33)) >/tmp/mark.$nmarks.text
+	dmsetup message lw 0 mark "$1"
+}
+
 # Coreutils dd by path: busybox sh runs its own applets first.
 workload() {
 	/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=4096 count=8 oflag=direct status=none
 	/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=65536 count=4 seek=16 skip=1 oflag=direct conv=fdatasync status=none
-	dmsetup message lw 0 mark first
+	mark first
 	/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=$bs count=3 seek=5000 skip=7 oflag=direct,dsync status=none
 	/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=1048576 count=2 seek=40 skip=1 oflag=direct conv=fdatasync status=none
 	blkdiscard -o $((16 * 65536)) -l 131072 /dev/mapper/lw
 	/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=16384 count=5 seek=300 skip=9 oflag=direct,dsync status=none
-	dmsetup message lw 0 mark "$long_mark"
+	mark "$long_mark"
 	/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=8192 count=2 seek=77 skip=3 oflag=direct conv=fdatasync status=none
 }
 
 for impl in c rust; do
+	nmarks=0
 	step "workload on the $impl target (block size $bs)"
 	blkdiscard /dev/vda
 	blkdiscard /dev/vdb
@@ -47,4 +62,13 @@ step "full replay of our log reproduces the data device"
 blkdiscard /dev/vdc
 lwlog replay /dev/vdb /dev/vdc
 [ "$(sum /dev/vdc)" = "$(cat /tmp/data.rust)" ] || fail "replay differs from the data device"
+
+for n in $(seq "$nmarks"); do
+	text=$(cat /tmp/mark.$n.text)
+	step "replay up to mark $n (${#text} bytes of text)"
+	blkdiscard /dev/vdc
+	lwlog replay --end-mark "$text" /dev/vdb /dev/vdc
+	[ "$(sum /dev/vdc)" = "$(cat /tmp/mark.$n.sum)" ] ||
+		fail "replay to mark $n differs from the device when the mark was dropped"
+done
 echo "PASS"

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `lw-workload block`: several writers hammer a block device at once with
+//! writes of random sizes and offsets, FUA writes, flushes and discards.
+//!
+//! Each writer owns a disjoint slice of the device and issues its I/O one
+//! at a time, so no two writes in flight overlap: the device's final
+//! content is then fully determined by the order in which writes
+//! completed, which is what a log-writes log records. A full replay must
+//! therefore reproduce the device exactly.
+
+use crate::blockdev::{self, AlignedBuf};
+use crate::rng::Rng;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub dev: PathBuf,
+    pub threads: u64,
+    pub seconds: u64,
+    pub seed: u64,
+    pub max_io: u64,
+    pub max_bytes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    writes: AtomicU64,
+    fua_writes: AtomicU64,
+    flushes: AtomicU64,
+    discards: AtomicU64,
+    bytes: AtomicU64,
+}
+
+pub fn run(o: &Options) -> Result<(), String> {
+    let probe = blockdev::open_direct(&o.dev, false).map_err(|e| at(&o.dev, e))?;
+    let size = blockdev::size(&probe).map_err(|e| at(&o.dev, e))?;
+    let bs = blockdev::logical_block_size(&probe).map_err(|e| at(&o.dev, e))?;
+    if o.threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    if o.max_io < bs || !o.max_io.is_multiple_of(bs) {
+        return Err(format!(
+            "--max-io must be a positive multiple of the block size ({bs})"
+        ));
+    }
+    let slice = size / o.threads / bs * bs;
+    if slice < o.max_io {
+        return Err(format!(
+            "{}: {size} bytes is too small for {} writers of up to {} bytes",
+            o.dev.display(),
+            o.threads,
+            o.max_io
+        ));
+    }
+    let counters = Arc::new(Counters::default());
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let handles: Vec<_> = (0..o.threads)
+        .map(|i| {
+            let w = Writer {
+                dev: o.dev.clone(),
+                start: i * slice,
+                len: slice,
+                bs,
+                max_io: o.max_io,
+                max_bytes: o.max_bytes,
+                deadline,
+                rng: Rng::new(o.seed.wrapping_mul(1_000_003).wrapping_add(i)),
+                counters: counters.clone(),
+            };
+            std::thread::spawn(move || w.run())
+        })
+        .collect();
+    let mut first_err = None;
+    for h in handles {
+        let r = h.join().unwrap_or_else(|_| Err("a writer panicked".into()));
+        if let (Err(e), None) = (r, &first_err) {
+            first_err = Some(e);
+        }
+    }
+    let c = &counters;
+    println!(
+        "block workload: {} writers, {} writes ({} FUA), {} flushes, {} discards, {} bytes written",
+        o.threads,
+        c.writes.load(Ordering::Relaxed),
+        c.fua_writes.load(Ordering::Relaxed),
+        c.flushes.load(Ordering::Relaxed),
+        c.discards.load(Ordering::Relaxed),
+        c.bytes.load(Ordering::Relaxed)
+    );
+    first_err.map_or(Ok(()), Err)
+}
+
+fn at(p: &Path, e: io::Error) -> String {
+    format!("{}: {e}", p.display())
+}
+
+struct Writer {
+    dev: PathBuf,
+    start: u64,
+    len: u64,
+    bs: u64,
+    max_io: u64,
+    max_bytes: u64,
+    deadline: Instant,
+    rng: Rng,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    fn run(mut self) -> Result<(), String> {
+        let plain = blockdev::open_direct(&self.dev, false).map_err(|e| at(&self.dev, e))?;
+        let fua = blockdev::open_direct(&self.dev, true).map_err(|e| at(&self.dev, e))?;
+        let mut buf = AlignedBuf::new(self.max_io as usize);
+        let c = self.counters.clone();
+        while Instant::now() < self.deadline && c.bytes.load(Ordering::Relaxed) < self.max_bytes {
+            let op = self.rng.below(100);
+            match op {
+                0..=74 => {
+                    // Mostly multi-block writes; now and then a single block.
+                    let blocks = if op < 10 {
+                        1
+                    } else {
+                        self.rng.range(1, self.max_io / self.bs)
+                    };
+                    let n = blocks * self.bs;
+                    let off = self.offset_for(n);
+                    self.rng.fill(&mut buf[..n as usize]);
+                    let (file, counter) = if op >= 60 {
+                        (&fua, &c.fua_writes)
+                    } else {
+                        (&plain, &c.writes)
+                    };
+                    file.write_all_at(&buf[..n as usize], off)
+                        .map_err(|e| format!("write of {n} bytes at {off}: {e}"))?;
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    c.bytes.fetch_add(n, Ordering::Relaxed);
+                }
+                75..=89 => {
+                    plain.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
+                    c.flushes.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    let n = self.rng.range(1, 4 * self.max_io / self.bs) * self.bs;
+                    let n = n.min(self.len);
+                    let off = self.offset_for(n);
+                    blockdev::discard(&plain, off, n)
+                        .map_err(|e| format!("discard of {n} bytes at {off}: {e}"))?;
+                    c.discards.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A random block-aligned offset inside this writer's slice where `n`
+    /// bytes fit.
+    fn offset_for(&mut self, n: u64) -> u64 {
+        self.start + self.rng.below((self.len - n) / self.bs + 1) * self.bs
+    }
+}
