@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Reading a log: the super block, then entries one by one with their
-//! position in the log.
+//! position in the log. Works on a file, a block device or bytes in memory
+//! (tests and the fuzz target).
 
 use logformat::{EntryHeader, FormatError, Super};
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -12,7 +14,7 @@ use std::path::Path;
 /// dump.
 #[derive(Debug)]
 pub enum LogError {
-    Io(String, std::io::Error),
+    Io(String, io::Error),
     Super(FormatError),
     Entry {
         index: u64,
@@ -43,8 +45,45 @@ impl std::fmt::Display for LogError {
     }
 }
 
+/// Where log bytes come from.
+pub trait Source {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    fn size(&self) -> u64;
+}
+
+/// A log file or block device.
+pub struct FileSource {
+    file: File,
+    len: u64,
+}
+
+impl Source for FileSource {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+    fn size(&self) -> u64 {
+        self.len
+    }
+}
+
+impl Source for Vec<u8> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        match self.get(start..).and_then(|s| s.get(..buf.len())) {
+            Some(s) => {
+                buf.copy_from_slice(s);
+                Ok(())
+            }
+            None => Err(io::ErrorKind::UnexpectedEof.into()),
+        }
+    }
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
 /// One decoded entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub index: u64,
     /// Byte offset of the header sector in the log.
@@ -58,29 +97,91 @@ impl Entry {
     pub fn data_offset(&self, sector_size: u32) -> u64 {
         self.offset + u64::from(sector_size)
     }
+
+    /// Byte offset just past the entry (its header sector and data).
+    pub fn end_offset(&self, sector_size: u32) -> u64 {
+        let ss = u64::from(sector_size);
+        self.offset + ss + self.header.data_sectors() * ss
+    }
+
+    pub fn flags(&self) -> u64 {
+        self.header.flags
+    }
+
+    pub fn has(&self, flag: u64) -> bool {
+        self.header.flags & flag != 0
+    }
+
+    /// Whether the entry changes the device: a write with data or a discard.
+    pub fn touches_data(&self) -> bool {
+        self.header.nr_sectors > 0 && !self.header.is_mark()
+    }
+
+    /// Bytes written or discarded on the device.
+    pub fn bytes(&self, sector_size: u32) -> u64 {
+        self.header
+            .nr_sectors
+            .saturating_mul(u64::from(sector_size))
+    }
+
+    /// The flag names joined with `|`, `NONE` for a plain write.
+    pub fn flag_names(&self) -> String {
+        let names: Vec<&str> = logformat::FLAG_NAMES
+            .iter()
+            .filter(|(bit, _)| self.has(*bit))
+            .map(|(_, n)| *n)
+            .collect();
+        if names.is_empty() {
+            "NONE".into()
+        } else {
+            names.join("|")
+        }
+    }
+
+    /// The mark text with bytes that are not printable ASCII escaped.
+    pub fn mark_text(&self) -> String {
+        escape(&self.mark)
+    }
+}
+
+/// `bytes` with anything but printable ASCII (and backslash) as `\xNN`.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
 }
 
 /// An open log.
-pub struct Log {
-    file: File,
-    len: u64,
+pub struct Log<S: Source = FileSource> {
+    src: S,
     pub sup: Super,
 }
 
-impl Log {
-    pub fn open(path: &Path) -> Result<Log, LogError> {
-        let name = path.display().to_string();
+impl Log<FileSource> {
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let name = path.display();
         let file =
             File::open(path).map_err(|e| LogError::Io(format!("cannot open log {name}"), e))?;
         let len = size_of(&file).map_err(|e| LogError::Io(format!("cannot size log {name}"), e))?;
+        Log::from_source(FileSource { file, len })
+    }
+}
+
+impl<S: Source> Log<S> {
+    pub fn from_source(src: S) -> Result<Self, LogError> {
         let mut buf = vec![0u8; logformat::SUPER_LEN];
-        file.read_exact_at(&mut buf, 0)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => LogError::Super(FormatError::Short),
-                _ => LogError::Io(format!("cannot read log {name}"), e),
-            })?;
+        src.read_at(&mut buf, 0).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => LogError::Super(FormatError::Short),
+            _ => LogError::Io("cannot read the super block".into(), e),
+        })?;
         let sup = Super::decode(&buf).map_err(LogError::Super)?;
-        Ok(Log { file, len, sup })
+        Ok(Log { src, sup })
     }
 
     pub fn sector_size(&self) -> u32 {
@@ -88,12 +189,13 @@ impl Log {
     }
 
     /// Bytes in the log file or device.
-    pub fn len(&self) -> u64 {
-        self.len
+    pub fn size(&self) -> u64 {
+        self.src.size()
     }
 
-    /// Iterates over the entries, at most `nr_entries` of the super block.
-    pub fn entries(&self) -> Entries<'_> {
+    /// The entries the super block counts, in order; the first invalid one
+    /// is reported as an error and ends the iteration.
+    pub fn entries(&self) -> Entries<'_, S> {
         Entries {
             log: self,
             index: 0,
@@ -104,9 +206,9 @@ impl Log {
         }
     }
 
-    /// Iterates over every entry that decodes, ignoring the super block's
-    /// count: stops at the first sector that is not a valid entry.
-    pub fn scan(&self) -> Entries<'_> {
+    /// Every entry that decodes, ignoring the super block's count: ends
+    /// quietly at the first sector that is not a valid entry.
+    pub fn scan(&self) -> Entries<'_, S> {
         Entries {
             limit: u64::MAX,
             scanning: true,
@@ -114,30 +216,28 @@ impl Log {
         }
     }
 
-    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        self.file.read_exact_at(buf, offset)
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.src.read_at(buf, offset)
     }
 }
 
-pub struct Entries<'a> {
-    log: &'a Log,
+pub struct Entries<'a, S: Source> {
+    log: &'a Log<S>,
     index: u64,
     offset: u64,
     buf: Vec<u8>,
     limit: u64,
-    /// Scanning ends quietly at the first invalid entry instead of
-    /// reporting it.
     scanning: bool,
 }
 
-impl Entries<'_> {
+impl<S: Source> Entries<'_, S> {
     fn fail(&mut self, e: LogError) -> Option<Result<Entry, LogError>> {
         self.limit = 0;
         (!self.scanning).then_some(Err(e))
     }
 }
 
-impl Iterator for Entries<'_> {
+impl<S: Source> Iterator for Entries<'_, S> {
     type Item = Result<Entry, LogError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -146,7 +246,7 @@ impl Iterator for Entries<'_> {
         }
         let (index, offset) = (self.index, self.offset);
         let ss = u64::from(self.log.sector_size());
-        if offset + ss > self.log.len {
+        if offset.checked_add(ss).is_none_or(|e| e > self.log.size()) {
             return self.fail(LogError::Truncated { index, offset });
         }
         if let Err(e) = self.log.read_at(&mut self.buf, offset) {
@@ -164,7 +264,7 @@ impl Iterator for Entries<'_> {
             .data_sectors()
             .checked_mul(ss)
             .and_then(|d| d.checked_add(offset + ss))
-            .filter(|&end| end <= self.log.len);
+            .filter(|&end| end <= self.log.size());
         let Some(end) = end else {
             return self.fail(LogError::Truncated { index, offset });
         };
@@ -180,7 +280,7 @@ impl Iterator for Entries<'_> {
 }
 
 /// Size of a regular file or block device.
-pub fn size_of(file: &File) -> std::io::Result<u64> {
+pub fn size_of(file: &File) -> io::Result<u64> {
     use std::io::{Seek, SeekFrom};
     let mut f = file;
     let len = f.seek(SeekFrom::End(0))?;

@@ -1,31 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `lwlog`: inspect and replay logs written by the device-mapper
-//! `log-writes` target (the C one or ours).
+//! `lwlog`: inspect, verify and replay logs written by the device-mapper
+//! `log-writes` target (the C one or ours), check a filesystem at every
+//! flush or FUA point, and generate crash states beyond log prefixes.
 
-mod log;
-mod replay;
-
-use clap::{Parser, Subcommand};
-use log::{Log, LogError};
+use clap::{Args, Parser, Subcommand};
+use lwlog::check::{self, At};
+use lwlog::command::Checker;
+use lwlog::crash;
+use lwlog::list::{self, Filter};
+use lwlog::log::{Log, LogError};
+use lwlog::replay::{self, Replayer, Target};
+use lwlog::select::{SelectError, Selection, Start, Stop};
+use lwlog::verify;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Exit status: the log is invalid (bad magic, malformed entry, truncated).
-const EXIT_BAD_LOG: u8 = 3;
-/// Exit status: a requested mark is not in the log.
-const EXIT_NO_MARK: u8 = 4;
-/// Exit status: an I/O error on the log or the target.
+/// An I/O error on the log, the target or the scratch device.
 const EXIT_IO: u8 = 1;
+/// The log is invalid (bad magic, malformed entry, truncated).
+const EXIT_BAD_LOG: u8 = 3;
+/// A requested mark, entry, flush or FUA is not in the log.
+const EXIT_NOT_FOUND: u8 = 4;
+/// The check command failed on a replayed state.
+const EXIT_CHECK_FAILED: u8 = 5;
+
+const EXIT_HELP: &str = "Exit status: 0 success, 1 I/O error, 2 bad usage, 3 invalid log, \
+4 mark/entry/flush/FUA not found, 5 check command failed.";
 
 #[derive(Parser)]
 #[command(
     name = "lwlog",
     version,
-    about = "Inspect and replay device-mapper log-writes logs"
-)]
-#[command(
-    after_help = "Exit status: 0 success, 1 I/O error, 2 bad usage, 3 invalid log, 4 mark not found."
+    about = "Inspect, verify and replay device-mapper log-writes logs",
+    after_help = EXIT_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,23 +43,186 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Print the super block and what the log actually holds.
+    #[command(after_help = EXIT_HELP)]
     Info {
         /// Log device or image.
         log: PathBuf,
     },
+    /// Print one line per entry: index@log-sector, device sector, size in
+    /// bytes, flags, mark text.
+    #[command(after_help = EXIT_HELP)]
+    List {
+        /// Log device or image.
+        log: PathBuf,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Only entries with this flag: flush, fua, discard, mark, metadata,
+        /// or write (carries data). Repeat for any of several.
+        #[arg(long = "flag", value_name = "FLAG", value_parser = parse_flag)]
+        flags: Vec<u64>,
+        /// Only entries from this index on.
+        #[arg(long)]
+        from_entry: Option<u64>,
+        /// Only entries up to this index (inclusive).
+        #[arg(long)]
+        to_entry: Option<u64>,
+        /// Only entries from this mark on (inclusive).
+        #[arg(long)]
+        from_mark: Option<String>,
+        /// Only entries up to this mark (inclusive).
+        #[arg(long)]
+        to_mark: Option<String>,
+    },
+    /// Check the whole log's structure; name the first problem.
+    #[command(after_help = EXIT_HELP)]
+    Verify {
+        /// Log device or image.
+        log: PathBuf,
+    },
     /// Write the log's entries onto TARGET, in log order.
+    #[command(after_help = EXIT_HELP)]
     Replay {
         /// Log device or image.
         log: PathBuf,
         /// Device or image to write onto.
         target: PathBuf,
-        /// Stop after the mark with this text (an error if there is none).
-        #[arg(long)]
-        end_mark: Option<String>,
-        /// Replay discards as zero writes.
-        #[arg(long)]
-        no_discard: bool,
+        #[command(flatten)]
+        select: SelectArgs,
     },
+    /// Replay incrementally and run a check command at chosen points,
+    /// stopping at the first failure. The command runs with `sh -c` and sees
+    /// LWLOG_DEV (the device to check), LWLOG_ENTRY, LWLOG_FLAGS, LWLOG_MARK.
+    #[command(after_help = EXIT_HELP)]
+    Check {
+        /// Log device or image.
+        log: PathBuf,
+        /// Device or image to replay onto.
+        target: PathBuf,
+        /// The check command, e.g. 'e2fsck -fn $LWLOG_DEV'.
+        #[arg(long)]
+        fsck: String,
+        /// When to check: fua, flush, mark, discard, or every:N entries.
+        #[arg(long, value_parser = check::parse_at)]
+        at: At,
+        /// Copy the target here before each check and check the copy, so a
+        /// command that writes (a mount replaying a journal) cannot change
+        /// the replay.
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+        #[command(flatten)]
+        select: SelectArgs,
+    },
+    /// Generate crash states within each flush epoch (a prefix of its FUA
+    /// writes plus a random subset of its other writes, in random order) on
+    /// top of everything durable before it, materialise each on TARGET and
+    /// optionally check it. TARGET must hold what the log's device held
+    /// when logging began (usually zeroes).
+    #[command(name = "crash-states", after_help = EXIT_HELP)]
+    CrashStates {
+        /// Log device or image.
+        log: PathBuf,
+        /// Device or image to materialise states on.
+        target: PathBuf,
+        /// States per flush epoch.
+        #[arg(long, default_value_t = 4)]
+        per_epoch: u64,
+        /// Stop after this many states.
+        #[arg(long, default_value_t = 100)]
+        max_states: u64,
+        /// Seed for choosing and ordering writes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Only materialise state N and leave it on TARGET.
+        #[arg(long, value_name = "N", conflicts_with = "fsck")]
+        only: Option<u64>,
+        /// Check command run on each state (as for `check`; also sees
+        /// LWLOG_STATE).
+        #[arg(long)]
+        fsck: Option<String>,
+        /// Check a copy of the target, as for `check`.
+        #[arg(long, requires = "fsck")]
+        scratch: Option<PathBuf>,
+        #[command(flatten)]
+        select: SelectArgs,
+    },
+}
+
+/// Which entries a replay covers (replay-log's options).
+#[derive(Args)]
+struct SelectArgs {
+    /// Stop after the mark with this text (an error if there is none).
+    #[arg(long, group = "stop")]
+    end_mark: Option<String>,
+    /// Stop after this many entries.
+    #[arg(long, group = "stop", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+    /// Stop after the next flush entry.
+    #[arg(long, group = "stop")]
+    next_flush: bool,
+    /// Stop after the next FUA entry.
+    #[arg(long, group = "stop")]
+    next_fua: bool,
+    /// Start just after the mark with this text.
+    #[arg(long, group = "start")]
+    start_mark: Option<String>,
+    /// Start at this entry index.
+    #[arg(long, group = "start")]
+    start_entry: Option<u64>,
+    /// Ignore discard entries (replay-log's --no-discard).
+    #[arg(long)]
+    no_discard: bool,
+    /// Only change device sectors from here on (log sectors): entries
+    /// entirely before are skipped.
+    #[arg(long)]
+    start_sector: Option<u64>,
+    /// Only change device sectors up to here (inclusive).
+    #[arg(long)]
+    end_sector: Option<u64>,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> Result<Selection, Failure> {
+        let start = match (&self.start_mark, self.start_entry) {
+            (Some(m), _) => Start::Mark(m.as_bytes().to_vec()),
+            (None, Some(n)) => Start::Entry(n),
+            (None, None) => Start::Beginning,
+        };
+        let stop = if let Some(m) = &self.end_mark {
+            Stop::Mark(m.as_bytes().to_vec())
+        } else if let Some(n) = self.limit {
+            Stop::Limit(n)
+        } else if self.next_flush {
+            Stop::NextFlush
+        } else if self.next_fua {
+            Stop::NextFua
+        } else {
+            Stop::End
+        };
+        let sectors = match (self.start_sector, self.end_sector) {
+            (None, None) => None,
+            (s, e) => {
+                let (s, e) = (s.unwrap_or(0), e.unwrap_or(u64::MAX));
+                if s > e {
+                    return Err(Failure(
+                        2,
+                        format!("--start-sector {s} is after --end-sector {e}"),
+                    ));
+                }
+                Some((s, e))
+            }
+        };
+        Ok(Selection {
+            start,
+            stop,
+            sectors,
+        })
+    }
+}
+
+fn parse_flag(s: &str) -> Result<u64, String> {
+    list::flag_by_name(s)
+        .ok_or_else(|| format!("unknown flag '{s}' (flush, fua, discard, mark, metadata, write)"))
 }
 
 struct Failure(u8, String);
@@ -67,6 +238,19 @@ impl From<LogError> for Failure {
     }
 }
 
+impl From<SelectError> for Failure {
+    fn from(e: SelectError) -> Self {
+        match e {
+            SelectError::Log(e) => e.into(),
+            SelectError::NotFound(s) => Failure(EXIT_NOT_FOUND, s),
+        }
+    }
+}
+
+fn io_fail<'a>(what: &'a str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Failure + 'a {
+    move |e| Failure(EXIT_IO, format!("{what} {}: {e}", path.display()))
+}
+
 fn info(path: &Path) -> Result<(), Failure> {
     let log = Log::open(path)?;
     let mut found = 0u64;
@@ -74,66 +258,247 @@ fn info(path: &Path) -> Result<(), Failure> {
     for e in log.scan() {
         let e = e?;
         found += 1;
-        used = e.data_offset(log.sector_size())
-            + e.header.data_sectors() * u64::from(log.sector_size());
+        used = e.end_offset(log.sector_size());
     }
     println!("version:        {}", logformat::VERSION);
     println!("sector size:    {}", log.sector_size());
     println!("super entries:  {}", log.sup.nr_entries);
     println!("entries found:  {found}");
-    println!("log bytes used: {used} of {}", log.len());
+    println!("log bytes used: {used} of {}", log.size());
     Ok(())
 }
 
-fn replay(
-    log: &Path,
-    target: &Path,
-    end_mark: Option<&str>,
-    no_discard: bool,
-) -> Result<(), Failure> {
-    let log = Log::open(log)?;
-    let mut t = replay::Target::open(target, !no_discard).map_err(|e| {
-        Failure(
-            EXIT_IO,
-            format!("cannot open target {}: {e}", target.display()),
-        )
-    })?;
-    let mut replayed = 0u64;
-    let mut found_mark = false;
+fn mark_index(log: &Log, text: &str) -> Result<u64, Failure> {
     for e in log.entries() {
         let e = e?;
-        t.apply(&log, &e)
-            .map_err(|err| Failure(EXIT_IO, format!("replaying entry {}: {err}", e.index)))?;
-        replayed += 1;
-        if let Some(m) = end_mark {
-            if e.header.is_mark() && e.mark == m.as_bytes() {
-                found_mark = true;
-                break;
-            }
+        if e.header.is_mark() && e.mark == text.as_bytes() {
+            return Ok(e.index);
         }
     }
-    t.sync()
-        .map_err(|e| Failure(EXIT_IO, format!("syncing target: {e}")))?;
-    if let (Some(m), false) = (end_mark, found_mark) {
-        return Err(Failure(
-            EXIT_NO_MARK,
-            format!("mark '{m}' not found (replayed all {replayed} entries)"),
-        ));
+    Err(Failure(
+        EXIT_NOT_FOUND,
+        format!("mark '{text}' is not in the log"),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn list_cmd(
+    path: &Path,
+    json: bool,
+    flags: &[u64],
+    from_entry: Option<u64>,
+    to_entry: Option<u64>,
+    from_mark: Option<&str>,
+    to_mark: Option<&str>,
+) -> Result<(), Failure> {
+    use std::io::Write;
+    let log = Log::open(path)?;
+    let mut filter = Filter {
+        flags: flags.to_vec(),
+        first: from_entry,
+        last: to_entry,
+    };
+    if let Some(m) = from_mark {
+        let i = mark_index(&log, m)?;
+        filter.first = Some(filter.first.map_or(i, |f| f.max(i)));
     }
-    eprintln!("replayed {replayed} entries");
+    if let Some(m) = to_mark {
+        let i = mark_index(&log, m)?;
+        filter.last = Some(filter.last.map_or(i, |l| l.min(i)));
+    }
+    let ss = log.sector_size();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in log.entries() {
+        let e = e?;
+        if filter.last.is_some_and(|l| e.index > l) {
+            break;
+        }
+        if !filter.wants(&e) {
+            continue;
+        }
+        let line = if json {
+            list::json_line(&e, ss)
+        } else {
+            list::text_line(&e, ss)
+        };
+        if writeln!(out, "{line}").is_err() {
+            // A closed pipe (`| head`) is not an error worth reporting.
+            return Ok(());
+        }
+    }
+    let _ = out.flush();
     Ok(())
+}
+
+fn verify_cmd(path: &Path) -> Result<(), Failure> {
+    let log = Log::open(path)?;
+    let r = verify::verify(&log)?;
+    println!(
+        "valid: {} entries, {} bytes used, sector size {}",
+        r.entries,
+        r.used,
+        log.sector_size()
+    );
+    if r.uncounted > 0 {
+        println!(
+            "note: {} valid-looking entries follow the counted ones (an earlier log, or entries \
+             logged after the last super block update)",
+            r.uncounted
+        );
+    }
+    Ok(())
+}
+
+fn open_target(path: &Path, select: &SelectArgs) -> Result<Target, Failure> {
+    Target::open(path, !select.no_discard).map_err(io_fail("cannot open target", path))
+}
+
+fn replay_cmd(log_path: &Path, target: &Path, select: &SelectArgs) -> Result<(), Failure> {
+    let log = Log::open(log_path)?;
+    let sel = select.selection()?;
+    let entries = sel.resolve(&log)?;
+    let t = open_target(target, select)?;
+    let mut r = Replayer::new(&log, t, replay::span(&entries, log.sector_size()));
+    for e in &entries {
+        r.apply(e, sel.touches(e))
+            .map_err(|err| Failure(EXIT_IO, format!("replaying entry {}: {err}", e.index)))?;
+    }
+    r.sync().map_err(io_fail("cannot sync target", target))?;
+    r.finish();
+    eprintln!("replayed {} entries", entries.len());
+    Ok(())
+}
+
+fn check_cmd(
+    log_path: &Path,
+    target: &Path,
+    fsck: &str,
+    at: At,
+    scratch: Option<&Path>,
+    select: &SelectArgs,
+) -> Result<(), Failure> {
+    let log = Log::open(log_path)?;
+    let sel = select.selection()?;
+    let entries = sel.resolve(&log)?;
+    let t = open_target(target, select)?;
+    let mut checker = Checker::new(fsck.to_string(), target, scratch)
+        .map_err(io_fail("cannot open scratch", scratch.unwrap_or(target)))?;
+    let mut r = Replayer::new(&log, t, replay::span(&entries, log.sector_size()));
+    let outcome = check::run(&mut r, &sel, &entries, at, &mut checker);
+    r.finish();
+    match outcome.map_err(|s| Failure(EXIT_IO, s))? {
+        check::Outcome::Passed(n) => {
+            println!("{n} checks passed over {} entries", entries.len());
+            Ok(())
+        }
+        check::Outcome::Failed { entry, why } => Err(Failure(
+            EXIT_CHECK_FAILED,
+            format!(
+                "check failed after entry {} ({}): {why}",
+                entry.index,
+                check::describe(&log, &entry)
+            ),
+        )),
+    }
+}
+
+fn crash_cmd(
+    log_path: &Path,
+    target: &Path,
+    o: &crash::Options,
+    fsck: Option<&str>,
+    scratch: Option<&Path>,
+    select: &SelectArgs,
+) -> Result<(), Failure> {
+    let log = Log::open(log_path)?;
+    let sel = select.selection()?;
+    let entries = sel.resolve(&log)?;
+    let t = open_target(target, select)?;
+    let mut checker = match fsck {
+        Some(cmd) => Some(
+            Checker::new(cmd.to_string(), target, scratch)
+                .map_err(io_fail("cannot open scratch", scratch.unwrap_or(target)))?,
+        ),
+        None => None,
+    };
+    let mut r = Replayer::new(&log, t, 0);
+    match crash::run(&mut r, &sel, &entries, o, checker.as_mut()) {
+        Ok(crash::Outcome::Done(n)) => {
+            if o.only.is_none() {
+                eprintln!(
+                    "{n} crash states{}",
+                    if fsck.is_some() { " checked" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        Ok(crash::Outcome::Failed { state, why }) => Err(Failure(
+            EXIT_CHECK_FAILED,
+            format!("check failed on state {state}: {why} (materialise it with --only {state})"),
+        )),
+        Err(s) if s.starts_with("there are only") => Err(Failure(EXIT_NOT_FOUND, s)),
+        Err(s) => Err(Failure(EXIT_IO, s)),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.cmd {
         Cmd::Info { log } => info(log),
+        Cmd::List {
+            log,
+            json,
+            flags,
+            from_entry,
+            to_entry,
+            from_mark,
+            to_mark,
+        } => list_cmd(
+            log,
+            *json,
+            flags,
+            *from_entry,
+            *to_entry,
+            from_mark.as_deref(),
+            to_mark.as_deref(),
+        ),
+        Cmd::Verify { log } => verify_cmd(log),
         Cmd::Replay {
             log,
             target,
-            end_mark,
-            no_discard,
-        } => replay(log, target, end_mark.as_deref(), *no_discard),
+            select,
+        } => replay_cmd(log, target, select),
+        Cmd::Check {
+            log,
+            target,
+            fsck,
+            at,
+            scratch,
+            select,
+        } => check_cmd(log, target, fsck, *at, scratch.as_deref(), select),
+        Cmd::CrashStates {
+            log,
+            target,
+            per_epoch,
+            max_states,
+            seed,
+            only,
+            fsck,
+            scratch,
+            select,
+        } => crash_cmd(
+            log,
+            target,
+            &crash::Options {
+                per_epoch: *per_epoch,
+                max_states: *max_states,
+                seed: *seed,
+                only: *only,
+            },
+            fsck.as_deref(),
+            scratch.as_deref(),
+            select,
+        ),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

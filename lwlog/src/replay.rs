@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Writing entries onto a target block device or image file.
+//!
+//! Speed comes from reading the log sequentially in large chunks and from
+//! merging writes that continue one another into one `pwrite`; order is
+//! kept because a pending merged write is issued before anything that does
+//! not extend it.
 
-use crate::log::{Entry, Log};
+use crate::log::{Entry, Log, Source};
+use crate::progress::Progress;
 use std::fs::{File, OpenOptions};
+use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
@@ -11,68 +18,84 @@ use std::path::Path;
 // From <linux/fs.h>: _IO(0x12, 119) and _IO(0x12, 127).
 const BLKDISCARD: libc::c_ulong = 0x1277;
 const BLKZEROOUT: libc::c_ulong = 0x127f;
-/// Data is copied through a buffer of this many bytes.
-const COPY_CHUNK: usize = 1 << 20;
+/// Log bytes read at a time, and the largest merged write.
+const CHUNK: usize = 8 << 20;
 
 /// The device or file a log is replayed onto.
 pub struct Target {
     file: File,
     is_block: bool,
+    /// Replay discards (false: ignore them, like replay-log --no-discard).
     discard: bool,
-    buf: Vec<u8>,
+    /// Offset and bytes of a write not issued yet.
+    pending_at: u64,
+    pending: Vec<u8>,
 }
 
 impl Target {
-    /// Opens `path` for writing. With `discard` false, discards are
-    /// replayed as zero writes.
-    pub fn open(path: &Path, discard: bool) -> std::io::Result<Target> {
-        let file = OpenOptions::new().write(true).open(path)?;
+    pub fn open(path: &Path, discard: bool) -> io::Result<Target> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
         let is_block = file.metadata()?.file_type().is_block_device();
         Ok(Target {
             file,
             is_block,
             discard,
-            buf: vec![0u8; COPY_CHUNK],
+            pending_at: 0,
+            pending: Vec::with_capacity(CHUNK),
         })
     }
 
-    /// Applies one entry: copies a write's data from the log, or discards
-    /// (or zeroes) a discarded range. Marks and empty flushes change nothing.
-    pub fn apply(&mut self, log: &Log, e: &Entry) -> std::io::Result<()> {
-        let ss = u64::from(log.sector_size());
-        let start = e.header.sector * ss;
-        let len = e.header.nr_sectors * ss;
-        if e.header.is_discard() {
-            return self.discard(start, len);
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Writes `data` at byte `at`, merged with the pending write when it
+    /// continues it.
+    fn write(&mut self, data: &[u8], at: u64) -> io::Result<()> {
+        let continues = !self.pending.is_empty()
+            && self.pending_at + self.pending.len() as u64 == at
+            && self.pending.len() + data.len() <= CHUNK;
+        if !continues {
+            self.issue()?;
+            self.pending_at = at;
         }
-        let mut done = 0u64;
-        let src = e.data_offset(log.sector_size());
-        while done < len {
-            let n = (len - done).min(self.buf.len() as u64) as usize;
-            log.read_at(&mut self.buf[..n], src + done)?;
-            self.file.write_all_at(&self.buf[..n], start + done)?;
-            done += n as u64;
+        if data.len() >= CHUNK {
+            return self.file.write_all_at(data, at);
+        }
+        self.pending.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Issues the pending write.
+    pub fn issue(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.file.write_all_at(&self.pending, self.pending_at)?;
+            self.pending.clear();
         }
         Ok(())
     }
 
-    /// Discards `[start, start+len)`; when the target cannot discard, the
-    /// range is zeroed instead (BLKZEROOUT, then plain writes), never skipped.
-    fn discard(&mut self, start: u64, len: u64) -> std::io::Result<()> {
+    /// Discards `[start, start+len)`. When the target cannot discard, the
+    /// range is zeroed instead (BLKZEROOUT, then plain writes; a hole in
+    /// an image file), never skipped.
+    pub fn discard(&mut self, start: u64, len: u64) -> io::Result<()> {
+        self.issue()?;
+        if !self.discard {
+            return Ok(());
+        }
         if self.is_block {
             let range = [start, len];
-            if self.discard && self.ioctl_range(BLKDISCARD, &range) {
+            if self.ioctl_range(BLKDISCARD, &range) || self.ioctl_range(BLKZEROOUT, &range) {
                 return Ok(());
             }
-            if self.ioctl_range(BLKZEROOUT, &range) {
-                return Ok(());
-            }
+        } else if self.punch_hole(start, len) {
+            return Ok(());
         }
-        self.buf.fill(0);
+        let zeroes = vec![0u8; CHUNK];
         let mut done = 0u64;
         while done < len {
-            let n = (len - done).min(self.buf.len() as u64) as usize;
-            self.file.write_all_at(&self.buf[..n], start + done)?;
+            let n = (len - done).min(CHUNK as u64) as usize;
+            self.file.write_all_at(&zeroes[..n], start + done)?;
             done += n as u64;
         }
         Ok(())
@@ -84,8 +107,127 @@ impl Target {
         unsafe { libc::ioctl(self.file.as_raw_fd(), req, range.as_ptr()) == 0 }
     }
 
-    /// Makes the replayed data durable.
-    pub fn sync(&self) -> std::io::Result<()> {
+    /// Zeroes a range of a regular file by punching a hole; a range past
+    /// the end extends the file, as writing zeroes would.
+    fn punch_hole(&self, start: u64, len: u64) -> bool {
+        let (Ok(off), Ok(n)) = (libc::off_t::try_from(start), libc::off_t::try_from(len)) else {
+            return false;
+        };
+        let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+        // SAFETY: fallocate only acts on the open file descriptor.
+        if unsafe { libc::fallocate(self.file.as_raw_fd(), mode, off, n) } != 0 {
+            return false;
+        }
+        match self.file.metadata() {
+            Ok(m) if m.len() < start + len => self.file.set_len(start + len).is_ok(),
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Makes everything replayed so far durable.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.issue()?;
         self.file.sync_all()
+    }
+}
+
+/// Reads log bytes through one large sequential buffer.
+#[derive(Default)]
+pub struct Reader {
+    buf: Vec<u8>,
+    /// Log offset of `buf[0]`.
+    at: u64,
+}
+
+impl Reader {
+    /// Calls `f(bytes, offset_in_range)` over `len` bytes of the log at
+    /// `offset`, in order, in pieces of at most `CHUNK` bytes.
+    fn for_each<S: Source>(
+        &mut self,
+        log: &Log<S>,
+        offset: u64,
+        len: u64,
+        mut f: impl FnMut(&[u8], u64) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut done = 0u64;
+        while done < len {
+            let pos = offset + done;
+            let end = self.at + self.buf.len() as u64;
+            if pos < self.at || pos >= end {
+                let n = log.size().saturating_sub(pos).min(CHUNK as u64) as usize;
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                self.buf.resize(n, 0);
+                log.read_at(&mut self.buf, pos)?;
+                self.at = pos;
+                continue;
+            }
+            let from = (pos - self.at) as usize;
+            let n = ((len - done) as usize).min(self.buf.len() - from);
+            f(&self.buf[from..from + n], done)?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Applies entries to a target.
+pub struct Replayer<'a, S: Source> {
+    pub log: &'a Log<S>,
+    pub target: Target,
+    reader: Reader,
+    progress: Progress,
+}
+
+impl<'a, S: Source> Replayer<'a, S> {
+    /// `total` is the number of log bytes the replay will cover (for the
+    /// progress bar).
+    pub fn new(log: &'a Log<S>, target: Target, total: u64) -> Self {
+        Replayer {
+            log,
+            target,
+            reader: Reader::default(),
+            progress: Progress::new(total),
+        }
+    }
+
+    /// Applies one entry: copies a write's data, discards a discarded
+    /// range. Marks and empty flushes change nothing, and neither does an
+    /// entry with `change` false (outside a replayed sector range).
+    pub fn apply(&mut self, e: &Entry, change: bool) -> io::Result<()> {
+        let ss = self.log.sector_size();
+        self.progress.add(e.end_offset(ss) - e.offset);
+        if !change || !e.touches_data() {
+            return Ok(());
+        }
+        let start = e.header.sector * u64::from(ss);
+        let len = e.bytes(ss);
+        if e.header.is_discard() {
+            return self.target.discard(start, len);
+        }
+        let target = &mut self.target;
+        self.reader
+            .for_each(self.log, e.data_offset(ss), len, |data, off| {
+                target.write(data, start + off)
+            })
+    }
+
+    /// Issues what is pending and syncs the target.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.target.sync()
+    }
+
+    pub fn finish(&mut self) {
+        self.progress.finish();
+    }
+}
+
+/// Log bytes spanned by `entries` (for progress).
+pub fn span(entries: &[Entry], sector_size: u32) -> u64 {
+    match (entries.first(), entries.last()) {
+        (Some(a), Some(b)) => b.end_offset(sector_size) - a.offset,
+        _ => 0,
     }
 }

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Which entries a replay covers: where it starts, where it stops and which
+//! device sectors it touches, resolved against the log before anything is
+//! written, so that a missing mark is an error and not a full replay.
+
+use crate::log::{Entry, Log, LogError, Source};
+use logformat::{FLAG_FLUSH, FLAG_FUA};
+
+#[derive(Debug, Clone, Default)]
+pub enum Start {
+    #[default]
+    Beginning,
+    /// Start at this entry index.
+    Entry(u64),
+    /// Start just after the mark with this text (as replay-log does).
+    Mark(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum Stop {
+    /// Replay to the end of the log.
+    #[default]
+    End,
+    /// Stop after the mark with this text.
+    Mark(Vec<u8>),
+    /// Stop after this many entries (at least one).
+    Limit(u64),
+    /// Stop after the first flush entry.
+    NextFlush,
+    /// Stop after the first FUA entry.
+    NextFua,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub start: Start,
+    pub stop: Stop,
+    /// Only entries touching log sectors `first..=last` of the device
+    /// change it (marks and flushes still count as entries).
+    pub sectors: Option<(u64, u64)>,
+}
+
+/// Why a selection could not be resolved.
+#[derive(Debug)]
+pub enum SelectError {
+    Log(LogError),
+    /// A start or stop point is not in the log; the text says which.
+    NotFound(String),
+}
+
+impl From<LogError> for SelectError {
+    fn from(e: LogError) -> Self {
+        SelectError::Log(e)
+    }
+}
+
+impl Selection {
+    /// The entries to replay, in log order (headers only; data is read
+    /// during the replay).
+    pub fn resolve<S: Source>(&self, log: &Log<S>) -> Result<Vec<Entry>, SelectError> {
+        let mut it = log.entries();
+        let mut taken = Vec::new();
+        // Skip to the start point.
+        match &self.start {
+            Start::Beginning => {}
+            Start::Entry(n) => {
+                if *n >= log.sup.nr_entries {
+                    return Err(SelectError::NotFound(format!(
+                        "entry {n}: the log has {} entries",
+                        log.sup.nr_entries
+                    )));
+                }
+                for _ in 0..*n {
+                    it.next().transpose()?;
+                }
+            }
+            Start::Mark(m) => loop {
+                match it.next().transpose()? {
+                    Some(e) if e.header.is_mark() && e.mark == *m => break,
+                    Some(_) => {}
+                    None => return Err(not_found_mark("start", m, log.sector_size())),
+                }
+            },
+        }
+        for e in it {
+            let e = e?;
+            let done = match &self.stop {
+                Stop::End => false,
+                Stop::Mark(m) => e.header.is_mark() && e.mark == *m,
+                Stop::Limit(n) => taken.len() as u64 + 1 >= *n,
+                Stop::NextFlush => e.has(FLAG_FLUSH),
+                Stop::NextFua => e.has(FLAG_FUA),
+            };
+            taken.push(e);
+            if done {
+                return Ok(taken);
+            }
+        }
+        let after = taken.first().map_or(log.sup.nr_entries, |e| e.index);
+        match &self.stop {
+            Stop::End | Stop::Limit(_) => Ok(taken),
+            Stop::Mark(m) => Err(not_found_mark("end", m, log.sector_size())),
+            Stop::NextFlush => Err(SelectError::NotFound(format!(
+                "no FLUSH entry at or after entry {after}"
+            ))),
+            Stop::NextFua => Err(SelectError::NotFound(format!(
+                "no FUA entry at or after entry {after}"
+            ))),
+        }
+    }
+
+    /// Whether replaying `e` changes the device under the sector range.
+    pub fn touches(&self, e: &Entry) -> bool {
+        if !e.touches_data() {
+            return false;
+        }
+        match self.sectors {
+            None => true,
+            Some((first, last)) => {
+                let end = e.header.sector.saturating_add(e.header.nr_sectors);
+                end > first && e.header.sector <= last
+            }
+        }
+    }
+}
+
+fn not_found_mark(which: &str, m: &[u8], sector_size: u32) -> SelectError {
+    let max = logformat::max_mark_len(sector_size);
+    let hint = if m.len() > max {
+        format!(" (the target keeps only the first {max} bytes of a mark)")
+    } else {
+        String::new()
+    };
+    SelectError::NotFound(format!(
+        "{which} mark '{}' is not in the log{hint}",
+        crate::log::escape(m)
+    ))
+}
