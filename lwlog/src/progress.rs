@@ -15,9 +15,12 @@ pub struct Progress {
 }
 
 const EVERY: Duration = Duration::from_millis(200);
+/// Replays of fewer log bytes than this show no bar.
+const MIN_TOTAL: u64 = 64 << 20;
 
 impl Progress {
-    /// A bar for `total` bytes of log; silent unless stderr is a terminal.
+    /// A bar for `total` bytes of log; silent unless stderr is a terminal
+    /// and the replay is long enough to be worth watching.
     pub fn new(total: u64) -> Progress {
         let now = Instant::now();
         Progress {
@@ -26,7 +29,7 @@ impl Progress {
             start: now,
             last: now,
             shown: false,
-            enabled: std::io::stderr().is_terminal(),
+            enabled: total >= MIN_TOTAL && std::io::stderr().is_terminal(),
         }
     }
 
