@@ -9,7 +9,7 @@ use lwlog::check::{self, At};
 use lwlog::command::Checker;
 use lwlog::crash;
 use lwlog::list::{self, Filter};
-use lwlog::log::{Log, LogError};
+use lwlog::log::{Entry, Log, LogError};
 use lwlog::replay::{self, Replayer, Target};
 use lwlog::select::{SelectError, Selection, Start, Stop};
 use lwlog::verify;
@@ -243,6 +243,7 @@ impl From<SelectError> for Failure {
         match e {
             SelectError::Log(e) => e.into(),
             SelectError::NotFound(s) => Failure(EXIT_NOT_FOUND, s),
+            SelectError::Apply(s) => Failure(EXIT_IO, s),
         }
     }
 }
@@ -356,16 +357,30 @@ fn open_target(path: &Path, select: &SelectArgs) -> Result<Target, Failure> {
 fn replay_cmd(log_path: &Path, target: &Path, select: &SelectArgs) -> Result<(), Failure> {
     let log = Log::open(log_path)?;
     let sel = select.selection()?;
-    let entries = sel.resolve(&log)?;
+    let ss = log.sector_size();
+    // Up to the end or a count, entries are replayed as they are read (one
+    // pass over the log, like replay-log); a stop point is found first.
+    let planned = if sel.needs_lookahead() {
+        Some(sel.resolve(&log)?)
+    } else {
+        None
+    };
+    let total = planned.as_ref().map_or(log.size(), |p| replay::span(p, ss));
     let t = open_target(target, select)?;
-    let mut r = Replayer::new(&log, t, replay::span(&entries, log.sector_size()));
-    for e in &entries {
-        r.apply(e, sel.touches(e))
-            .map_err(|err| Failure(EXIT_IO, format!("replaying entry {}: {err}", e.index)))?;
+    let mut r = Replayer::new(&log, t, total);
+    let mut replayed = 0u64;
+    let mut apply = |e: Entry| {
+        replayed += 1;
+        r.apply(&e, sel.touches(&e))
+            .map_err(|err| SelectError::Apply(format!("replaying entry {}: {err}", e.index)))
+    };
+    match planned {
+        Some(p) => p.into_iter().try_for_each(&mut apply)?,
+        None => sel.walk(&log, &mut apply)?,
     }
     r.sync().map_err(io_fail("cannot sync target", target))?;
     r.finish();
-    eprintln!("replayed {} entries", entries.len());
+    eprintln!("replayed {replayed} entries");
     Ok(())
 }
 

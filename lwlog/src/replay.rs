@@ -20,6 +20,8 @@ const BLKDISCARD: libc::c_ulong = 0x1277;
 const BLKZEROOUT: libc::c_ulong = 0x127f;
 /// Log bytes read at a time, and the largest merged write.
 const CHUNK: usize = 8 << 20;
+/// Writes at least this large are issued directly, not merged.
+const MERGE_BELOW: usize = 64 << 10;
 
 /// The device or file a log is replayed onto.
 pub struct Target {
@@ -57,10 +59,11 @@ impl Target {
             && self.pending.len() + data.len() <= CHUNK;
         if !continues {
             self.issue()?;
+            // Large writes gain nothing from merging: skip the copy.
+            if data.len() >= MERGE_BELOW {
+                return self.file.write_all_at(data, at);
+            }
             self.pending_at = at;
-        }
-        if data.len() >= CHUNK {
-            return self.file.write_all_at(data, at);
         }
         self.pending.extend_from_slice(data);
         Ok(())

@@ -47,6 +47,8 @@ pub enum SelectError {
     Log(LogError),
     /// A start or stop point is not in the log; the text says which.
     NotFound(String),
+    /// Applying an entry failed (during a streaming replay).
+    Apply(String),
 }
 
 impl From<LogError> for SelectError {
@@ -59,8 +61,28 @@ impl Selection {
     /// The entries to replay, in log order (headers only; data is read
     /// during the replay).
     pub fn resolve<S: Source>(&self, log: &Log<S>) -> Result<Vec<Entry>, SelectError> {
-        let mut it = log.entries();
         let mut taken = Vec::new();
+        self.walk(log, |e| {
+            taken.push(e);
+            Ok(())
+        })?;
+        Ok(taken)
+    }
+
+    /// Whether the stop point must be found before anything is written
+    /// (so that a missing one is an error and not a full replay).
+    pub fn needs_lookahead(&self) -> bool {
+        !matches!(self.stop, Stop::End | Stop::Limit(_))
+    }
+
+    /// Calls `f` on each selected entry in order, reading headers as it
+    /// goes; `f`'s error ends the walk.
+    pub fn walk<S: Source>(
+        &self,
+        log: &Log<S>,
+        mut f: impl FnMut(Entry) -> Result<(), SelectError>,
+    ) -> Result<(), SelectError> {
+        let mut it = log.entries();
         // Skip to the start point.
         match &self.start {
             Start::Beginning => {}
@@ -83,23 +105,27 @@ impl Selection {
                 }
             },
         }
+        let mut count = 0u64;
+        let mut first = None;
         for e in it {
             let e = e?;
+            first.get_or_insert(e.index);
+            count += 1;
             let done = match &self.stop {
                 Stop::End => false,
                 Stop::Mark(m) => e.header.is_mark() && e.mark == *m,
-                Stop::Limit(n) => taken.len() as u64 + 1 >= *n,
+                Stop::Limit(n) => count >= *n,
                 Stop::NextFlush => e.has(FLAG_FLUSH),
                 Stop::NextFua => e.has(FLAG_FUA),
             };
-            taken.push(e);
+            f(e)?;
             if done {
-                return Ok(taken);
+                return Ok(());
             }
         }
-        let after = taken.first().map_or(log.sup.nr_entries, |e| e.index);
+        let after = first.unwrap_or(log.sup.nr_entries);
         match &self.stop {
-            Stop::End | Stop::Limit(_) => Ok(taken),
+            Stop::End | Stop::Limit(_) => Ok(()),
             Stop::Mark(m) => Err(not_found_mark("end", m, log.sector_size())),
             Stop::NextFlush => Err(SelectError::NotFound(format!(
                 "no FLUSH entry at or after entry {after}"
