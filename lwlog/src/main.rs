@@ -10,6 +10,7 @@ use lwlog::command::Checker;
 use lwlog::crash;
 use lwlog::list::{self, Filter};
 use lwlog::log::{Entry, Log, LogError};
+use lwlog::progress::Progress;
 use lwlog::replay::{self, Replayer, Target};
 use lwlog::select::{SelectError, Selection, Start, Stop};
 use lwlog::verify;
@@ -365,9 +366,15 @@ fn replay_cmd(log_path: &Path, target: &Path, select: &SelectArgs) -> Result<(),
     } else {
         None
     };
-    let total = planned.as_ref().map_or(log.size(), |p| replay::span(p, ss));
+    let progress = match &planned {
+        Some(p) => Progress::new(replay::span(p, ss)),
+        None => Progress::entries(match sel.stop {
+            Stop::Limit(n) => n.min(log.sup.nr_entries),
+            _ => log.sup.nr_entries,
+        }),
+    };
     let t = open_target(target, select)?;
-    let mut r = Replayer::new(&log, t, total);
+    let mut r = Replayer::new(&log, t, progress);
     let mut replayed = 0u64;
     let mut apply = |e: Entry| {
         replayed += 1;
@@ -398,7 +405,7 @@ fn check_cmd(
     let t = open_target(target, select)?;
     let mut checker = Checker::new(fsck.to_string(), target, scratch)
         .map_err(io_fail("cannot open scratch", scratch.unwrap_or(target)))?;
-    let mut r = Replayer::new(&log, t, replay::span(&entries, log.sector_size()));
+    let mut r = Replayer::new(&log, t, Progress::new(0));
     let outcome = check::run(&mut r, &sel, &entries, at, &mut checker);
     r.finish();
     match outcome.map_err(|s| Failure(EXIT_IO, s))? {
@@ -436,7 +443,7 @@ fn crash_cmd(
         ),
         None => None,
     };
-    let mut r = Replayer::new(&log, t, 0);
+    let mut r = Replayer::new(&log, t, Progress::new(0));
     match crash::run(&mut r, &sel, &entries, o, checker.as_mut()) {
         Ok(crash::Outcome::Done(n)) => {
             if o.only.is_none() {

@@ -185,14 +185,12 @@ pub struct Replayer<'a, S: Source> {
 }
 
 impl<'a, S: Source> Replayer<'a, S> {
-    /// `total` is the number of log bytes the replay will cover (for the
-    /// progress bar).
-    pub fn new(log: &'a Log<S>, target: Target, total: u64) -> Self {
+    pub fn new(log: &'a Log<S>, target: Target, progress: Progress) -> Self {
         Replayer {
             log,
             target,
             reader: Reader::default(),
-            progress: Progress::new(total),
+            progress,
         }
     }
 

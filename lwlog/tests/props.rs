@@ -121,7 +121,7 @@ fn scratch_file(ss: usize) -> (std::path::PathBuf, Target) {
 fn replay(ss: usize, log: &Log<Vec<u8>>, sel: &Selection) -> Vec<u8> {
     let entries = sel.resolve(log).unwrap();
     let (p, t) = scratch_file(ss);
-    let mut r = Replayer::new(log, t, 0);
+    let mut r = Replayer::new(log, t, lwlog::progress::Progress::new(0));
     for e in &entries {
         r.apply(e, sel.touches(e)).unwrap();
     }

@@ -7,7 +7,11 @@
 //! at a time, so no two writes in flight overlap: the device's final
 //! content is then fully determined by the order in which writes
 //! completed, which is what a log-writes log records. A full replay must
-//! therefore reproduce the device exactly.
+//! therefore reproduce the device exactly. One more rule keeps it so: a
+//! FUA write is logged when it completes, but a plain write or discard only
+//! at the next flush, so a FUA write over a range with unflushed writes
+//! would be replayed before them. Like a filesystem, a writer flushes
+//! before such a FUA write.
 
 use crate::blockdev::{self, AlignedBuf};
 use crate::rng::Rng;
@@ -117,6 +121,14 @@ impl Writer {
         let fua = blockdev::open_direct(&self.dev, true).map_err(|e| at(&self.dev, e))?;
         let mut buf = AlignedBuf::new(self.max_io as usize);
         let c = self.counters.clone();
+        // Byte ranges written or discarded since this writer's last flush.
+        let mut unflushed: Vec<(u64, u64)> = Vec::new();
+        let flush = |unflushed: &mut Vec<(u64, u64)>| {
+            plain.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
+            c.flushes.fetch_add(1, Ordering::Relaxed);
+            unflushed.clear();
+            Ok::<(), String>(())
+        };
         while Instant::now() < self.deadline && c.bytes.load(Ordering::Relaxed) < self.max_bytes {
             let op = self.rng.below(100);
             match op {
@@ -130,9 +142,14 @@ impl Writer {
                     let n = blocks * self.bs;
                     let off = self.offset_for(n);
                     self.rng.fill(&mut buf[..n as usize]);
-                    let (file, counter) = if op >= 60 {
+                    let is_fua = op >= 60;
+                    if is_fua && unflushed.iter().any(|&(a, b)| a < off + n && off < b) {
+                        flush(&mut unflushed)?;
+                    }
+                    let (file, counter) = if is_fua {
                         (&fua, &c.fua_writes)
                     } else {
+                        unflushed.push((off, off + n));
                         (&plain, &c.writes)
                     };
                     file.write_all_at(&buf[..n as usize], off)
@@ -150,6 +167,7 @@ impl Writer {
                     let off = self.offset_for(n);
                     blockdev::discard(&plain, off, n)
                         .map_err(|e| format!("discard of {n} bytes at {off}: {e}"))?;
+                    unflushed.push((off, off + n));
                     c.discards.fetch_add(1, Ordering::Relaxed);
                 }
             }
