@@ -102,8 +102,8 @@ impl LogWrites {
     }
 
     fn mark(&self, text: &[u8]) -> Result {
+        // Messages are checked by the caller; the end mark always fits.
         let max = logformat::max_mark_len(self.shared.sector_size);
-        // Like kstrndup() in C: cut at the limit.
         let text = &text[..text.len().min(max)];
         let mut mark = KVec::with_capacity(text.len(), GFP_KERNEL)?;
         mark.extend_from_slice(text, GFP_KERNEL)?;
@@ -133,7 +133,29 @@ impl dm::Target for LogWrites {
         let logdev = ctx
             .get_device(log_path)
             .inspect_err(|_| ctx.set_error(c_str!("Log device lookup failed")))?;
+        // Writing the log over the data (or onto a device that refuses
+        // writes) would destroy what the user meant to record.
+        if dev.same_device(&logdev) {
+            ctx.set_error(c_str!("Data and log device are the same device"));
+            return Err(EINVAL);
+        }
+        if logdev.is_read_only() {
+            ctx.set_error(c_str!("Log device is read-only"));
+            return Err(EACCES);
+        }
         let sector_size = dev.logical_block_size();
+        // The super block plus one entry header, or nothing can be logged.
+        let min_sectors = 2 * u64::from(sector_size >> 9);
+        if logdev.nr_sectors() < min_sectors {
+            dm_warn!(
+                "Log device {} has {} sectors, needs at least {}",
+                logdev.name().to_str().unwrap_or("?"),
+                logdev.nr_sectors(),
+                min_sectors
+            );
+            ctx.set_error(c_str!("Log device too small"));
+            return Err(EINVAL);
+        }
         let shared = Shared::new(logdev, sector_size)
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let batch = log_io::IoBatch::new()
@@ -274,7 +296,27 @@ impl dm::Target for LogWrites {
             );
             return Err(EINVAL);
         }
-        self.mark(text.as_bytes())
+        // C cuts a long mark and takes any byte; a mark nobody can name
+        // back to `--end-mark` is lost, so say so instead.
+        let text = text.as_bytes();
+        let max = logformat::max_mark_len(self.shared.sector_size);
+        if text.len() > max {
+            dm_warn!(
+                "Mark of {} bytes rejected: at most {} bytes fit in a log sector",
+                text.len(),
+                max
+            );
+            return Err(EINVAL);
+        }
+        if let Some(b) = text.iter().find(|b| !(0x20..=0x7e).contains(*b)) {
+            dm_warn!("Mark rejected: byte {:#04x} is not printable ASCII", b);
+            return Err(EINVAL);
+        }
+        if !self.shared.q.lock().enabled {
+            dm_warn!("Mark rejected: logging is disabled");
+            return Err(EIO);
+        }
+        self.mark(text)
     }
 
     fn io_hints(&self, limits: &mut QueueLimits<'_>) {

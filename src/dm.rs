@@ -151,6 +151,35 @@ impl TableDev {
         self.limits().physical_block_size
     }
 
+    /// Whether both are the same block device (`dm_get_device` hands out
+    /// one `dm_dev` per device, but compare what it opened to be sure).
+    pub(crate) fn same_device(&self, other: &TableDev) -> bool {
+        // SAFETY: Both devices are open; `bd_dev` never changes.
+        unsafe { (*self.bdev()).bd_dev == (*other.bdev()).bd_dev }
+    }
+
+    /// `bdev_read_only()`: the device or its whole disk is set read-only.
+    /// dm opens table devices with `bdev_file_open_by_dev()`, which does not
+    /// refuse a write open of a read-only device the way opening by path
+    /// does, so a target that writes must check.
+    pub(crate) fn is_read_only(&self) -> bool {
+        let ro = bindings::BD_READ_ONLY;
+        // SAFETY: The device is open, so it and its disk (with `part0`) are
+        // valid; the flags are read once each, like the C inlines
+        // (`atomic_read()`, `test_bit()`) do.
+        unsafe {
+            let bdev = self.bdev();
+            let disk = (*bdev).bd_disk;
+            let flags = |b: *mut bindings::block_device| {
+                core::ptr::read_volatile(core::ptr::addr_of!((*b).__bd_flags.counter)) as u32
+            };
+            let state = core::ptr::read_volatile(core::ptr::addr_of!((*disk).state));
+            flags(bdev) & ro != 0
+                || flags((*disk).part0) & ro != 0
+                || state & (1 << bindings::GD_READ_ONLY) != 0
+        }
+    }
+
     /// `bdev_max_discard_sectors()`: zero when the device cannot discard.
     pub(crate) fn max_discard_sectors(&self) -> u32 {
         self.limits().max_discard_sectors

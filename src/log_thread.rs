@@ -130,9 +130,17 @@ struct Job {
     entries: u64,
 }
 
+/// What the thread does next.
+enum Step {
+    Log(Job),
+    /// The log is full: logging is off; make the super block count the
+    /// entries that are on the log device.
+    Seal { entries: u64 },
+}
+
 /// Takes the next block to log, reserving its log space like the C target
 /// does, or returns `None` once stopping with nothing left.
-fn next_job(s: &Shared, batch: &IoBatch) -> Option<Job> {
+fn next_job(s: &Shared, batch: &IoBatch) -> Option<Step> {
     loop {
         let mut q = s.q.lock();
         let Some(block) = q.logging.pop_front() else {
@@ -165,17 +173,18 @@ fn next_job(s: &Shared, batch: &IoBatch) -> Option<Job> {
         q.next_sector += s.sector_factor * (1 + h.data_sectors());
         if q.end_sector != 0 && q.next_sector >= q.end_sector {
             q.enabled = false;
+            let entries = q.logged_entries;
             drop(q);
             dm_err!("Ran out of space on the logdev");
-            continue;
+            return Some(Step::Seal { entries });
         }
         q.logged_entries += 1;
-        return Some(Job {
+        return Some(Step::Log(Job {
             block: block.into_arc(),
             sector,
             update_super: h.flags & (FLAG_FUA | FLAG_MARK) != 0,
             entries: q.logged_entries,
-        });
+        }));
     }
 }
 
@@ -262,9 +271,31 @@ fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
     submit_write(&s.logdev, 0, 1, batch, page, |bio, page| bio.add(page, ss))
 }
 
+/// Writes the super block counting `entries` after everything before it,
+/// and waits for it, so an older count never lands last.
+fn update_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) {
+    let r = batch
+        .wait()
+        .map_err(|st| (st, "Error writing log block"))
+        .and_then(|()| write_super(s, batch, entries).map_err(|_| (0, "Couldn't write super")))
+        .and_then(|()| batch.wait().map_err(|st| (st, "Error writing log block")));
+    if let Err((status, what)) = r {
+        s.disable(format_args!("{what}, error={status}"));
+    }
+}
+
 /// The thread's body: log blocks in order until stopped.
 pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
-    while let Some(job) = next_job(&s, &batch) {
+    while let Some(step) = next_job(&s, &batch) {
+        let job = match step {
+            Step::Log(job) => job,
+            // C leaves the count of the last FUA or mark; every entry
+            // written so far is complete, so count them all.
+            Step::Seal { entries } => {
+                update_super(&s, &batch, entries);
+                continue;
+            }
+        };
         if let Err(e) = write_entry(&s, &batch, &job) {
             s.disable(format_args!(
                 "Couldn't write log entry: error {}",
@@ -273,18 +304,7 @@ pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
             continue;
         }
         if job.update_super {
-            // The super block is rewritten in order: wait for everything
-            // before it, then for it, so an older count never lands last.
-            let r = batch
-                .wait()
-                .map_err(|st| (st, "Error writing log block"))
-                .and_then(|()| {
-                    write_super(&s, &batch, job.entries).map_err(|_| (0, "Couldn't write super"))
-                })
-                .and_then(|()| batch.wait().map_err(|st| (st, "Error writing log block")));
-            if let Err((status, what)) = r {
-                s.disable(format_args!("{what}, error={status}"));
-            }
+            update_super(&s, &batch, job.entries);
         }
     }
 }

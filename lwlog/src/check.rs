@@ -9,37 +9,53 @@ use crate::replay::Replayer;
 use crate::select::Selection;
 use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK};
 
-/// Where checks run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum At {
-    Flag(u64),
-    /// After every N entries.
-    Every(u64),
+/// Where checks run: after entries with any of `flags`, and after every
+/// `every`-th entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct At {
+    pub flags: u64,
+    pub every: Option<u64>,
 }
 
-/// Parses `fua`, `flush`, `mark`, `discard` or `every:N`.
+/// Parses a comma-separated list of `fua`, `flush`, `mark`, `discard` and
+/// `every:N`, e.g. `fua,flush`.
 pub fn parse_at(s: &str) -> Result<At, String> {
-    match s {
-        "fua" => Ok(At::Flag(FLAG_FUA)),
-        "flush" => Ok(At::Flag(FLAG_FLUSH)),
-        "mark" => Ok(At::Flag(FLAG_MARK)),
-        "discard" => Ok(At::Flag(FLAG_DISCARD)),
-        _ => match s.strip_prefix("every:").map(str::parse::<u64>) {
-            Some(Ok(n)) if n > 0 => Ok(At::Every(n)),
-            _ => Err(format!(
-                "'{s}' is not fua, flush, mark, discard or every:N with N > 0"
-            )),
-        },
+    let mut at = At::default();
+    for part in s.split(',') {
+        match part {
+            "fua" => at.flags |= FLAG_FUA,
+            "flush" => at.flags |= FLAG_FLUSH,
+            "mark" => at.flags |= FLAG_MARK,
+            "discard" => at.flags |= FLAG_DISCARD,
+            _ => match part.strip_prefix("every:").map(str::parse::<u64>) {
+                Some(Ok(n)) if n > 0 && at.every.is_none() => at.every = Some(n),
+                _ => {
+                    return Err(format!(
+                        "'{part}' is not fua, flush, mark, discard or every:N with N > 0 (once)"
+                    ))
+                }
+            },
+        }
     }
+    Ok(at)
 }
 
 impl At {
+    /// Whether the `nth` entry (counting from 1) of the selection, `e`, is
+    /// a check point.
     fn hits(&self, e: &Entry, nth: u64) -> bool {
-        match *self {
-            At::Flag(f) => e.has(f),
-            At::Every(n) => nth.is_multiple_of(n),
-        }
+        e.has(self.flags) || self.every.is_some_and(|n| nth.is_multiple_of(n))
     }
+}
+
+/// Which of `points` check points to check when at most `max` may run:
+/// all of them, or `max` spread evenly over them, the last one included.
+pub fn sample(points: u64, max: Option<u64>) -> impl Fn(u64) -> bool {
+    let max = max.unwrap_or(points).min(points);
+    // Point k (0-based) is checked when it is the last one of its share of
+    // `points / max`, so the chosen points are evenly spaced and end at the
+    // last point.
+    move |k| max > 0 && (k + 1) * max / points != k * max / points
 }
 
 pub enum Outcome {
@@ -55,13 +71,30 @@ pub fn run<S: Source>(
     sel: &Selection,
     entries: &[Entry],
     at: At,
+    max_checks: Option<u64>,
     checker: &mut Checker,
 ) -> Result<Outcome, String> {
+    let points = (1..)
+        .zip(entries)
+        .filter(|(nth, e)| at.hits(e, *nth))
+        .count() as u64;
+    let chosen = sample(points, max_checks);
+    if max_checks.is_some_and(|m| m < points) {
+        eprintln!(
+            "checking {} of {points} points, evenly spaced",
+            max_checks.unwrap_or(points)
+        );
+    }
     let mut checks = 0;
+    let mut point = 0;
     for (i, e) in entries.iter().enumerate() {
         r.apply(e, sel.touches(e))
             .map_err(|err| format!("replaying entry {}: {err}", e.index))?;
         if !at.hits(e, i as u64 + 1) {
+            continue;
+        }
+        point += 1;
+        if !chosen(point - 1) {
             continue;
         }
         r.sync()
@@ -93,4 +126,38 @@ pub fn run<S: Source>(
 /// The entry as `lwlog list` prints it.
 pub fn describe<S: Source>(log: &Log<S>, e: &Entry) -> String {
     crate::list::text_line(e, log.sector_size())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists() {
+        let at = parse_at("fua,flush,every:3").unwrap();
+        assert_eq!(at.flags, FLAG_FUA | FLAG_FLUSH);
+        assert_eq!(at.every, Some(3));
+        assert!(parse_at("fua,bogus").is_err());
+        assert!(parse_at("every:0").is_err());
+        assert!(parse_at("every:2,every:3").is_err());
+        assert!(parse_at("").is_err());
+    }
+
+    #[test]
+    fn samples_evenly_and_ends_at_the_last_point() {
+        for points in 1..60u64 {
+            for max in 1..70u64 {
+                let pick = sample(points, Some(max));
+                let chosen: Vec<u64> = (0..points).filter(|&k| pick(k)).collect();
+                assert_eq!(chosen.len() as u64, max.min(points), "{points} {max}");
+                assert_eq!(chosen.last(), Some(&(points - 1)));
+                // Gaps differ by at most one point.
+                let gaps: Vec<u64> = chosen.windows(2).map(|w| w[1] - w[0]).collect();
+                if let (Some(lo), Some(hi)) = (gaps.iter().min(), gaps.iter().max()) {
+                    assert!(hi - lo <= 1, "{points} {max} {gaps:?}");
+                }
+            }
+            assert!((0..points).all(sample(points, None)));
+        }
+    }
 }

@@ -103,9 +103,14 @@ enum Cmd {
         /// The check command, e.g. 'e2fsck -fn $LWLOG_DEV'.
         #[arg(long)]
         fsck: String,
-        /// When to check: fua, flush, mark, discard, or every:N entries.
+        /// When to check: a comma-separated list of fua, flush, mark,
+        /// discard and every:N (entries), e.g. fua,flush.
         #[arg(long, value_parser = check::parse_at)]
         at: At,
+        /// Check at most this many of the points, evenly spaced, the last
+        /// one included (when checking all of them takes too long).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        max_checks: Option<u64>,
         /// Copy the target here before each check and check the copy, so a
         /// command that writes (a mount replaying a journal) cannot change
         /// the replay.
@@ -396,6 +401,7 @@ fn check_cmd(
     target: &Path,
     fsck: &str,
     at: At,
+    max_checks: Option<u64>,
     scratch: Option<&Path>,
     select: &SelectArgs,
 ) -> Result<(), Failure> {
@@ -406,7 +412,7 @@ fn check_cmd(
     let mut checker = Checker::new(fsck.to_string(), target, scratch)
         .map_err(io_fail("cannot open scratch", scratch.unwrap_or(target)))?;
     let mut r = Replayer::new(&log, t, Progress::new(0));
-    let outcome = check::run(&mut r, &sel, &entries, at, &mut checker);
+    let outcome = check::run(&mut r, &sel, &entries, at, max_checks, &mut checker);
     r.finish();
     match outcome.map_err(|s| Failure(EXIT_IO, s))? {
         check::Outcome::Passed(n) => {
@@ -495,9 +501,18 @@ fn main() -> ExitCode {
             target,
             fsck,
             at,
+            max_checks,
             scratch,
             select,
-        } => check_cmd(log, target, fsck, *at, scratch.as_deref(), select),
+        } => check_cmd(
+            log,
+            target,
+            fsck,
+            *at,
+            *max_checks,
+            scratch.as_deref(),
+            select,
+        ),
         Cmd::CrashStates {
             log,
             target,

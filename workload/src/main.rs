@@ -6,6 +6,7 @@
 
 mod block;
 mod blockdev;
+mod files;
 mod rng;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,26 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Concurrent threads changing a directory tree: create, write, append,
+    /// fsync, fdatasync, rename (also over a file), unlink, truncate, hard
+    /// links, mkdir, rmdir and directory fsync. Each thread owns the
+    /// subtree w<N> and continues what an earlier run left there.
+    Files {
+        /// Directory to work in (on the filesystem under test).
+        dir: PathBuf,
+        /// Number of concurrent threads.
+        #[arg(long, default_value_t = 4)]
+        threads: u64,
+        /// Operations per thread.
+        #[arg(long, default_value_t = 100)]
+        ops: u64,
+        /// Largest file size and write, in bytes.
+        #[arg(long, default_value_t = 256 << 10)]
+        max_file: u64,
+        /// Seed of the per-thread operation sequences.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +88,19 @@ fn main() -> ExitCode {
             seed,
             max_io,
             max_bytes,
+        }),
+        Cmd::Files {
+            dir,
+            threads,
+            ops,
+            max_file,
+            seed,
+        } => files::run(&files::Options {
+            dir,
+            threads,
+            ops,
+            seed,
+            max_file,
         }),
     };
     match r {
