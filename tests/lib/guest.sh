@@ -37,11 +37,15 @@ create_lw() {
 	[ -b "/dev/mapper/$1" ] || fail "/dev/mapper/$1 is not a block device"
 }
 
-# sum DEV [BYTES]: sha256 of the first BYTES (default all) of DEV.
+# sum DEV [BYTES]: sha256 of the first BYTES (default all) of DEV. Block
+# devices are read with O_DIRECT: a device written through a dm device on
+# top of it keeps stale pages in its own page cache.
 sum() {
-	if [ $# -gt 1 ]; then
-		head -c "$2" "$1" | sha256sum | cut -d' ' -f1
+	if [ -b "$1" ]; then
+		/usr/sbin/dd if="$1" bs=1M iflag=direct${2:+,count_bytes} ${2:+count=$2} status=none
+	elif [ $# -gt 1 ]; then
+		head -c "$2" "$1"
 	else
-		sha256sum <"$1" | cut -d' ' -f1
-	fi
+		cat "$1"
+	fi | sha256sum | cut -d' ' -f1
 }

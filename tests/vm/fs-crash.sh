@@ -20,7 +20,7 @@ for s in 0:data 1:replay 2:scratch; do
 	dmsetup mknodes "fs${s#*:}"
 done
 data=/dev/mapper/fsdata replay=/dev/mapper/fsreplay scratch=/dev/mapper/fsscratch log=/dev/vdb
-ops=${FS_OPS:-40} phases=${FS_PHASES:-3} seed=${FS_SEED:-1} max_checks=${FS_MAX_CHECKS:-0}
+ops=${FS_OPS:-30} phases=${FS_PHASES:-3} seed=${FS_SEED:-1} max_checks=${FS_MAX_CHECKS:-0}
 mkdir -p /mnt/fs /mnt/chk /tmp/manifests
 
 # The check lwlog runs at each point, with LWLOG_DEV, LWLOG_FLAGS and
