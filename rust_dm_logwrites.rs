@@ -98,7 +98,7 @@ struct Pending {
 impl LogWrites {
     /// 512-byte sectors to log sectors.
     fn to_log_sectors(&self, sectors: u64) -> u64 {
-        sectors / self.shared.sector_factor
+        sectors >> self.shared.sector_shift
     }
 
     fn mark(&self, text: &[u8]) -> Result {

@@ -86,6 +86,9 @@ pub(crate) struct Shared {
     pub(crate) sector_size: u32,
     /// 512-byte sectors per log sector.
     pub(crate) sector_factor: u64,
+    /// log2 of `sector_factor`: the map path shifts instead of dividing, so
+    /// it has no division-by-zero panic path.
+    pub(crate) sector_shift: u32,
 }
 
 impl Shared {
@@ -110,6 +113,7 @@ impl Shared {
                 logdev,
                 sector_size,
                 sector_factor,
+                sector_shift: sector_factor.trailing_zeros(),
             }),
             GFP_KERNEL,
         )
@@ -135,7 +139,9 @@ enum Step {
     Log(Job),
     /// The log is full: logging is off; make the super block count the
     /// entries that are on the log device.
-    Seal { entries: u64 },
+    Seal {
+        entries: u64,
+    },
 }
 
 /// Takes the next block to log, reserving its log space like the C target

@@ -13,7 +13,7 @@ head -c 1048576 /dev/urandom >/tmp/pattern
 
 # writers SECONDS SEED: lw-workload block on the device in the background.
 writers() {
-	lw-workload block /dev/mapper/lw --threads 3 --seconds "$1" --max-bytes $((64 << 20)) --seed "$2" >/tmp/writers.out 2>&1 &
+	lw-workload block /dev/mapper/lw --threads 3 --seconds "$1" --max-io 16384 --max-bytes $((96 << 20)) --seed "$2" >/tmp/writers.out 2>&1 &
 	writers_pid=$!
 	sleep 1
 }
