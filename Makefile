@@ -9,6 +9,7 @@
 #   make rust-analyzer  write rust-project.json
 #   make test         host unit tests and VM tests (tests/run)
 #   make demo         the main job: log an ext4 workload, replay it, fsck
+#   make bench        ours against C and linear on the release kernel
 #   make clean
 
 VARIANT ?= debug
@@ -27,7 +28,7 @@ define forget_other_kdir
 	$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
 endef
 
-.PHONY: all modules kernel kdir check clean rust-analyzer test demo
+.PHONY: all modules kernel kdir check clean rust-analyzer test demo bench
 all: modules
 
 kernel:
@@ -55,6 +56,9 @@ test:
 
 demo:
 	scripts/demo $(DEMO_TARGET)
+
+bench:
+	scripts/bench
 
 clean:
 	-[ -d "$(KDIR)" ] && $(KMAKE) clean

@@ -180,7 +180,7 @@ impl dm::Target for LogWrites {
     fn map(&self, bio: &mut Bio, pb: &mut Option<Pending>) -> MapResult {
         let flush = bio.is_preflush();
         let discard = bio.op() == ReqOp::Discard;
-        let logging = self.shared.q.lock().enabled;
+        let logging = self.shared.enabled.load(Ordering::Relaxed);
         if !logging || !bio.is_write() || (bio.sectors() == 0 && !flush) {
             bio.set_dev(&self.dev);
             return MapResult::Remapped;
@@ -263,7 +263,8 @@ impl dm::Target for LogWrites {
         let _ = match kind {
             StatusType::Info => {
                 let q = self.shared.q.lock();
-                let (entries, next, enabled) = (q.logged_entries, q.next_sector, q.enabled);
+                let (entries, next) = (q.logged_entries, q.next_sector);
+                let enabled = self.shared.enabled.load(Ordering::Relaxed);
                 drop(q);
                 write!(
                     out,
@@ -312,7 +313,7 @@ impl dm::Target for LogWrites {
             dm_warn!("Mark rejected: byte {:#04x} is not printable ASCII", b);
             return Err(EINVAL);
         }
-        if !self.shared.q.lock().enabled {
+        if !self.shared.enabled.load(Ordering::Relaxed) {
             dm_warn!("Mark rejected: logging is disabled");
             return Err(EIO);
         }

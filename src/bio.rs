@@ -128,39 +128,38 @@ impl Bio {
     /// a write that carries data.
     pub(crate) fn copy_data(&self) -> Result<PageBuf> {
         let raw = self.raw();
-        let mut buf = PageBuf::with_len(raw.bi_iter.bi_size as usize)?;
-        let mut iter = raw.bi_iter;
-        let mut at = 0;
-        while iter.bi_size > 0 {
-            // SAFETY: While `bi_size` is non-zero, `bi_idx` indexes a valid
-            // entry of the bio's vector (block layer invariant).
-            let bv = unsafe { &*raw.bi_io_vec.add(iter.bi_idx as usize) };
-            let seg = iter.bi_size.min(bv.bv_len - iter.bi_bvec_done) as usize;
-            let off = (bv.bv_offset + iter.bi_bvec_done) as usize;
-            // `nth_page()`: the vmemmap makes page structs contiguous.
-            // SAFETY: `bv_page` plus the offset's page index stays within the
-            // (possibly multi-page) segment the bvec describes.
-            let page = unsafe { bv.bv_page.add(off / PAGE_SIZE) };
-            let in_page = off % PAGE_SIZE;
-            let len = seg.min(PAGE_SIZE - in_page);
-            // SAFETY: `page` is a valid page of the bio's data; the local
-            // mapping is released below.
-            let addr = unsafe { bindings::kmap_local_page(page) }.cast::<u8>();
-            // SAFETY: `addr + in_page` maps `len` bytes inside that page.
-            let src = unsafe { core::slice::from_raw_parts(addr.add(in_page), len) };
-            let r = buf.write_at(at, src);
-            // SAFETY: `addr` came from `kmap_local_page` above.
-            unsafe { bindings::kunmap_local(addr.cast()) };
-            r?;
-            at += len;
-            // `bvec_iter_advance_single()`.
-            iter.bi_size -= len as u32;
-            iter.bi_bvec_done += len as u32;
-            if iter.bi_bvec_done == bv.bv_len {
-                iter.bi_idx += 1;
-                iter.bi_bvec_done = 0;
+        PageBuf::copy_from(raw.bi_iter.bi_size as usize, |sink| {
+            let mut iter = raw.bi_iter;
+            while iter.bi_size > 0 {
+                // SAFETY: While `bi_size` is non-zero, `bi_idx` indexes a
+                // valid entry of the bio's vector (block layer invariant).
+                let bv = unsafe { &*raw.bi_io_vec.add(iter.bi_idx as usize) };
+                let seg = iter.bi_size.min(bv.bv_len - iter.bi_bvec_done) as usize;
+                let off = (bv.bv_offset + iter.bi_bvec_done) as usize;
+                // `nth_page()`: the vmemmap makes page structs contiguous.
+                // SAFETY: `bv_page` plus the offset's page index stays within
+                // the (possibly multi-page) segment the bvec describes.
+                let page = unsafe { bv.bv_page.add(off / PAGE_SIZE) };
+                let in_page = off % PAGE_SIZE;
+                let len = seg.min(PAGE_SIZE - in_page);
+                // SAFETY: `page` is a valid page of the bio's data; the local
+                // mapping is released below.
+                let addr = unsafe { bindings::kmap_local_page(page) }.cast::<u8>();
+                // SAFETY: `addr + in_page` maps `len` bytes inside that page.
+                let src = unsafe { core::slice::from_raw_parts(addr.add(in_page), len) };
+                let r = sink(src);
+                // SAFETY: `addr` came from `kmap_local_page` above.
+                unsafe { bindings::kunmap_local(addr.cast()) };
+                r?;
+                // `bvec_iter_advance_single()`.
+                iter.bi_size -= len as u32;
+                iter.bi_bvec_done += len as u32;
+                if iter.bi_bvec_done == bv.bv_len {
+                    iter.bi_idx += 1;
+                    iter.bi_bvec_done = 0;
+                }
             }
-        }
-        Ok(buf)
+            Ok(())
+        })
     }
 }

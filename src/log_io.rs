@@ -181,3 +181,21 @@ unsafe extern "C" fn write_end_io<T: Send + Sync>(bio: *mut bindings::bio) {
     drop(owner);
     batch.complete(status);
 }
+
+/// Runs `f` with the current task's bios plugged (`blk_start_plug()` /
+/// `blk_finish_plug()`): bios `f` submits are held on the task and sent
+/// down together at the end (or when the task sleeps), so the block layer
+/// can merge consecutive log writes into fewer, larger requests.
+pub(crate) fn plugged<R>(f: impl FnOnce() -> R) -> R {
+    let mut plug = core::mem::MaybeUninit::<bindings::blk_plug>::uninit();
+    // SAFETY: `blk_start_plug` initialises the plug and makes it the task's
+    // current plug; it stays in this frame, unmoved, until
+    // `blk_finish_plug` below detaches it. A task may nest plugs (an inner
+    // one is ignored).
+    unsafe { bindings::blk_start_plug(plug.as_mut_ptr()) };
+    let r = f();
+    // SAFETY: The plug was started above in this frame and is still the
+    // task's plug.
+    unsafe { bindings::blk_finish_plug(plug.as_mut_ptr()) };
+    r
+}

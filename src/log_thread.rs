@@ -7,10 +7,11 @@
 
 use crate::dm::{dm_err, TableDev};
 use crate::kthread;
-use crate::log_io::{submit_write, IoBatch};
+use crate::log_io::{plugged, submit_write, IoBatch};
 use crate::logformat::{EntryHeader, Super, FLAG_FUA, FLAG_MARK};
 use crate::page::{NoIoPage, PageBuf, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::list::{List, ListArc, ListLinks};
 use kernel::new_condvar;
@@ -63,7 +64,6 @@ pub(crate) struct Queues {
     pub(crate) unflushed: List<Block>,
     /// Blocks to write to the log, in order.
     pub(crate) logging: List<Block>,
-    pub(crate) enabled: bool,
     /// Set by the destructor: drain `logging`, then exit.
     pub(crate) stopping: bool,
     pub(crate) logged_entries: u64,
@@ -81,6 +81,10 @@ pub(crate) struct Shared {
     /// Signalled when `logging` gains blocks or `stopping` is set.
     #[pin]
     pub(crate) work: CondVar,
+    /// Cleared for good when logging fails or the log is full. Atomic, not
+    /// under `q`: `map` reads it for every bio (a stale read is harmless,
+    /// the thread drops blocks once it is clear, as C does).
+    pub(crate) enabled: AtomicBool,
     pub(crate) logdev: TableDev,
     /// Log sector size in bytes (the data device's logical block size).
     pub(crate) sector_size: u32,
@@ -101,7 +105,6 @@ impl Shared {
                     Queues {
                         unflushed: List::new(),
                         logging: List::new(),
-                        enabled: true,
                         stopping: false,
                         logged_entries: 0,
                         next_sector: sector_factor,
@@ -110,6 +113,7 @@ impl Shared {
                     "log_writes::Queues"
                 ),
                 work <- new_condvar!("log_writes::work"),
+                enabled: AtomicBool::new(true),
                 logdev,
                 sector_size,
                 sector_factor,
@@ -122,7 +126,7 @@ impl Shared {
     /// Turns logging off for good, saying why.
     pub(crate) fn disable(&self, why: core::fmt::Arguments<'_>) {
         dm_err!("{}", why);
-        self.q.lock().enabled = false;
+        self.enabled.store(false, Ordering::Relaxed);
     }
 }
 
@@ -171,14 +175,14 @@ fn next_job(s: &Shared, batch: &IoBatch) -> Option<Step> {
             kthread::try_to_freeze();
             continue;
         };
-        if !q.enabled {
+        if !s.enabled.load(Ordering::Relaxed) {
             continue;
         }
         let h = block.header;
         let sector = q.next_sector;
         q.next_sector += s.sector_factor * (1 + h.data_sectors());
         if q.end_sector != 0 && q.next_sector >= q.end_sector {
-            q.enabled = false;
+            s.enabled.store(false, Ordering::Relaxed);
             let entries = q.logged_entries;
             drop(q);
             dm_err!("Ran out of space on the logdev");
@@ -292,17 +296,25 @@ fn update_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) {
 
 /// The thread's body: log blocks in order until stopped.
 pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
-    while let Some(step) = next_job(&s, &batch) {
+    // Entries are consecutive on the log device: with the thread plugged,
+    // the block layer merges their bios until it sleeps (idle, or waiting
+    // before a super block update), which flushes the plug.
+    plugged(|| run_plugged(&s, &batch));
+}
+
+fn run_plugged(s: &Arc<Shared>, batch: &Arc<IoBatch>) {
+    let (s, batch) = (&**s, batch);
+    while let Some(step) = next_job(s, batch) {
         let job = match step {
             Step::Log(job) => job,
             // C leaves the count of the last FUA or mark; every entry
             // written so far is complete, so count them all.
             Step::Seal { entries } => {
-                update_super(&s, &batch, entries);
+                update_super(s, batch, entries);
                 continue;
             }
         };
-        if let Err(e) = write_entry(&s, &batch, &job) {
+        if let Err(e) = write_entry(s, batch, &job) {
             s.disable(format_args!(
                 "Couldn't write log entry: error {}",
                 e.to_errno()
@@ -310,7 +322,7 @@ pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
             continue;
         }
         if job.update_super {
-            update_super(&s, &batch, job.entries);
+            update_super(s, batch, job.entries);
         }
     }
 }

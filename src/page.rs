@@ -28,7 +28,17 @@ impl NoIoPage {
     /// Allocates a zeroed page with `GFP_NOIO` (no warning on failure: the
     /// caller reports it).
     pub(crate) fn new() -> Result<Self> {
-        let gfp = bindings::GFP_NOIO | bindings::__GFP_ZERO | bindings::__GFP_NOWARN;
+        Self::alloc(bindings::__GFP_ZERO)
+    }
+
+    /// Allocates a page whose content is left as it was: only for
+    /// [`PageBuf`], which overwrites every byte it lets out.
+    fn new_unzeroed() -> Result<Self> {
+        Self::alloc(0)
+    }
+
+    fn alloc(extra: bindings::gfp_t) -> Result<Self> {
+        let gfp = bindings::GFP_NOIO | extra | bindings::__GFP_NOWARN;
         // SAFETY: Allocating a page has no preconditions.
         let page = unsafe { bindings::alloc_pages(gfp, 0) };
         if page.is_null() {
@@ -103,40 +113,55 @@ impl Drop for NoIoScope {
 
 /// Data bytes held in whole `GFP_NOIO` pages, filled front to back: the copy
 /// of a write kept until it is logged.
+///
+/// # Invariants
+///
+/// Every byte of the first `len` bytes has been written through
+/// [`PageBuf::copy_from`] before the buffer is returned, so [`PageBuf::pages`]
+/// only exposes bytes the caller wrote: the pages are not zeroed first
+/// (zeroing what is overwritten at once cost measurable throughput), and no
+/// stale kernel memory may reach the log.
 pub(crate) struct PageBuf {
     pages: kernel::alloc::KVec<NoIoPage>,
     len: usize,
 }
 
 impl PageBuf {
-    /// Allocates room for `len` bytes. Call within a [`NoIoScope`] on the
-    /// I/O path (the page vector itself is a plain allocation).
-    pub(crate) fn with_len(len: usize) -> Result<Self> {
+    /// A buffer of `len` bytes filled, in order, from the slices `fill`
+    /// passes to its callback. Fails unless exactly `len` bytes arrive.
+    /// Call within a [`NoIoScope`] on the I/O path (the page vector itself
+    /// is a plain allocation).
+    pub(crate) fn copy_from(
+        len: usize,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result) -> Result,
+    ) -> Result<Self> {
         let n = len.div_ceil(PAGE_SIZE);
         let mut pages = kernel::alloc::KVec::with_capacity(n, kernel::alloc::flags::GFP_KERNEL)?;
         for _ in 0..n {
-            pages.push(NoIoPage::new()?, kernel::alloc::flags::GFP_KERNEL)?;
+            pages.push(NoIoPage::new_unzeroed()?, kernel::alloc::flags::GFP_KERNEL)?;
         }
-        Ok(PageBuf { pages, len })
-    }
-
-    /// Copies `src` to byte `offset` of the buffer, across pages.
-    pub(crate) fn write_at(&mut self, mut offset: usize, mut src: &[u8]) -> Result {
-        if offset > self.len || src.len() > self.len - offset {
+        let mut at = 0usize;
+        fill(&mut |mut src: &[u8]| {
+            if src.len() > len - at {
+                return Err(kernel::error::code::EINVAL);
+            }
+            while !src.is_empty() {
+                let in_page = at % PAGE_SIZE;
+                let k = src.len().min(PAGE_SIZE - in_page);
+                let page = pages
+                    .get_mut(at / PAGE_SIZE)
+                    .ok_or(kernel::error::code::EINVAL)?;
+                page.write(in_page, &src[..k])?;
+                at += k;
+                src = &src[k..];
+            }
+            Ok(())
+        })?;
+        if at != len {
             return Err(kernel::error::code::EINVAL);
         }
-        while !src.is_empty() {
-            let in_page = offset % PAGE_SIZE;
-            let n = src.len().min(PAGE_SIZE - in_page);
-            let page = self
-                .pages
-                .get_mut(offset / PAGE_SIZE)
-                .ok_or(kernel::error::code::EINVAL)?;
-            page.write(in_page, &src[..n])?;
-            offset += n;
-            src = &src[n..];
-        }
-        Ok(())
+        // INVARIANT: all `len` bytes were written, in order, just above.
+        Ok(PageBuf { pages, len })
     }
 
     /// Bytes held.

@@ -4,6 +4,7 @@
 //! subcommand drives a device or filesystem the way a test needs it; the
 //! same seed gives the same sequence of operations per writer.
 
+mod bench;
 mod block;
 mod blockdev;
 mod files;
@@ -49,6 +50,48 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Timed O_DIRECT writes of one size to a block device, for the bench;
+    /// prints elapsed=<s> bytes=<n> ops=<n>.
+    Write {
+        /// Block device to write to.
+        dev: PathBuf,
+        /// Size of each write in bytes.
+        #[arg(long, default_value_t = 4096)]
+        io_size: u64,
+        #[arg(long, value_enum, default_value_t = bench::Pattern::Random)]
+        pattern: bench::Pattern,
+        /// Bytes each thread writes.
+        #[arg(long, default_value_t = 16 << 20)]
+        bytes: u64,
+        /// Sync after this many writes (0: once at the end).
+        #[arg(long, default_value_t = 0)]
+        sync_every: u64,
+        #[arg(long, value_enum, default_value_t = bench::SyncKind::Fdatasync)]
+        sync: bench::SyncKind,
+        #[arg(long, default_value_t = 1)]
+        threads: u64,
+        /// Write only within the first this many bytes (0: the whole device).
+        #[arg(long, default_value_t = 0)]
+        span: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Timed small files, each written, fsynced and closed, for the bench;
+    /// prints elapsed=<s> bytes=<n> ops=<n>.
+    Smallfiles {
+        /// Directory to create them in.
+        dir: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        files: u64,
+        /// Smallest file in bytes.
+        #[arg(long, default_value_t = 1024)]
+        min: u64,
+        /// Largest file in bytes.
+        #[arg(long, default_value_t = 16384)]
+        max: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Concurrent threads changing a directory tree: create, write, append,
     /// fsync, fdatasync, rename (also over a file), unlink, truncate, hard
     /// links, mkdir, rmdir and directory fsync. Each thread owns the
@@ -89,6 +132,34 @@ fn main() -> ExitCode {
             max_io,
             max_bytes,
         }),
+        Cmd::Write {
+            dev,
+            io_size,
+            pattern,
+            bytes,
+            sync_every,
+            sync,
+            threads,
+            span,
+            seed,
+        } => bench::write(&bench::WriteOptions {
+            dev,
+            io_size,
+            pattern,
+            bytes,
+            sync_every,
+            sync,
+            threads,
+            span,
+            seed,
+        }),
+        Cmd::Smallfiles {
+            dir,
+            files,
+            min,
+            max,
+            seed,
+        } => bench::smallfiles(&dir, files, min, max, seed),
         Cmd::Files {
             dir,
             threads,
