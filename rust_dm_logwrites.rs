@@ -43,10 +43,10 @@ mod page;
 mod spinlock_irq;
 
 use bio::{Bio, ReqOp};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dm::{
-    dm_warn, Args, CtrContext, DeviceIterator, MapResult, QueueLimits, StatusType, StatusWriter,
-    TableDev,
+    dm_warn, Args, CtrContext, DeviceIterator, MapResult, OwnDevice, QueueLimits, StatusType,
+    StatusWriter, TableDev,
 };
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
@@ -78,6 +78,9 @@ impl kernel::Module for LogWritesModule {
 /// One log-writes table line.
 struct LogWrites {
     dev: TableDev,
+    /// The mapped device above us, whose write-cache setting decides
+    /// whether flushes can reach us at all.
+    own: OwnDevice,
     shared: Arc<Shared>,
     /// Stopped (and joined) in `drop`, after the final mark is queued.
     thread: Option<kthread::Kthread>,
@@ -86,6 +89,8 @@ struct LogWrites {
     /// Cleared by `io_hints` when `dev` cannot discard: discards are then
     /// logged and completed here.
     dev_discards: AtomicBool,
+    /// Writes, discards and flushes that failed on the data device.
+    failed: AtomicU64,
 }
 
 /// What a logged write carries from map to end_io: its block and, for a
@@ -93,12 +98,44 @@ struct LogWrites {
 struct Pending {
     block: ListArc<Block>,
     covered: List<Block>,
+    /// Our device or the data device had no volatile write cache when the
+    /// bio was mapped: no flush may ever come (the block layer drops them
+    /// above a write-through device) and the bio is durable when it
+    /// completes, so it is logged then.
+    write_through: bool,
 }
 
 impl LogWrites {
     /// 512-byte sectors to log sectors.
     fn to_log_sectors(&self, sectors: u64) -> u64 {
         sectors >> self.shared.sector_shift
+    }
+
+    /// A write, discard or flush failed on the data device. C logs it as
+    /// if it had succeeded, so a replay would write data the device never
+    /// took. Here a failed write or discard is not logged, and the writes a
+    /// failed flush covered go back to wait for the next flush (they are
+    /// not known to be durable); the kernel log says so, for the 1st, 2nd,
+    /// 4th, 8th... failure.
+    fn not_logged(&self, h: &EntryHeader, status: u8, mut covered: List<Block>) {
+        if h.flags & FLAG_FLUSH != 0 {
+            let mut q = self.shared.q.lock();
+            // They completed before anything now on the list.
+            covered.push_all_back(&mut q.unflushed);
+            q.unflushed.push_all_back(&mut covered);
+        }
+        let n = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            dm_warn!(
+                "Data device error {} on {} of {} sectors at sector {} (flags {:#x}): not logged ({} so far)",
+                status,
+                if h.flags & FLAG_FLUSH != 0 && h.nr_sectors == 0 { "a flush" } else { "a write" },
+                h.nr_sectors,
+                h.sector,
+                h.flags,
+                n
+            );
+        }
     }
 
     fn mark(&self, text: &[u8]) -> Result {
@@ -168,12 +205,15 @@ impl dm::Target for LogWrites {
         ctx.want_flushes();
         ctx.want_discards();
         let len = ctx.len();
+        let own = ctx.own_device();
         Ok(LogWrites {
             dev,
+            own,
             shared,
             thread: Some(thread),
             len,
             dev_discards: AtomicBool::new(true),
+            failed: AtomicU64::new(0),
         })
     }
 
@@ -185,11 +225,17 @@ impl dm::Target for LogWrites {
             bio.set_dev(&self.dev);
             return MapResult::Remapped;
         }
+        // Without a write cache on our own device no flush or FUA ever
+        // reaches us; without one on the data device a completed write is
+        // already durable. Either way, log each write at completion.
+        let write_through = !self.own.has_write_cache() || !self.dev.has_write_cache();
         let mut flags = 0;
         if flush {
             flags |= FLAG_FLUSH;
         }
-        if bio.is_fua() {
+        // A write to a write-through device is durable at completion, which
+        // is what FUA records: replays can stop or check after it.
+        if bio.is_fua() || (write_through && !discard) {
             flags |= FLAG_FUA;
         }
         if discard {
@@ -228,7 +274,11 @@ impl dm::Target for LogWrites {
         if flush {
             covered.push_all_back(&mut self.shared.q.lock().unflushed);
         }
-        *pb = Some(Pending { block, covered });
+        *pb = Some(Pending {
+            block,
+            covered,
+            write_through,
+        });
         if discard && !self.dev_discards.load(Ordering::Relaxed) {
             return MapResult::Complete;
         }
@@ -236,19 +286,28 @@ impl dm::Target for LogWrites {
         MapResult::Remapped
     }
 
-    fn end_io(&self, bio: &mut Bio, pb: Option<Pending>, _status: u8) {
-        let Some(Pending { block, mut covered }) = pb else {
+    fn end_io(&self, bio: &mut Bio, pb: Option<Pending>, status: u8) {
+        let Some(Pending {
+            block,
+            mut covered,
+            write_through,
+        }) = pb
+        else {
             return;
         };
         if !bio.is_write() {
             return;
         }
         let flags = block.header.flags;
+        if status != 0 {
+            self.not_logged(&block.header, status, covered);
+            return;
+        }
         let mut q = self.shared.q.lock();
         if flags & FLAG_FLUSH != 0 {
             q.logging.push_all_back(&mut covered);
             q.logging.push_back(block);
-        } else if flags & FLAG_FUA != 0 {
+        } else if flags & FLAG_FUA != 0 || write_through {
             q.logging.push_back(block);
         } else {
             q.unflushed.push_back(block);

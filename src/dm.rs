@@ -180,6 +180,16 @@ impl TableDev {
         }
     }
 
+    /// `bdev_write_cache()`: whether the device has a volatile write cache
+    /// that is enabled (sysfs `write_cache` says "write back"). Without
+    /// one, the block layer drops flushes and FUA before they reach a
+    /// target above it, and a completed write is already durable.
+    pub(crate) fn has_write_cache(&self) -> bool {
+        let l = self.limits();
+        l.features & bindings::BLK_FEAT_WRITE_CACHE != 0
+            && l.flags & bindings::BLK_FLAG_WRITE_CACHE_DISABLED == 0
+    }
+
     /// `bdev_max_discard_sectors()`: zero when the device cannot discard.
     pub(crate) fn max_discard_sectors(&self) -> u32 {
         self.limits().max_discard_sectors
@@ -190,6 +200,39 @@ impl Drop for TableDev {
     fn drop(&mut self) {
         // SAFETY: `ti` is alive and `dev` was got from it (invariant).
         unsafe { bindings::dm_put_device(self.ti, self.dev) };
+    }
+}
+
+/// The mapped device a target belongs to (the `/dev/dm-N` above it).
+///
+/// # Invariants
+///
+/// `ti` is the target this value was made for in `ctr`; like [`TableDev`],
+/// the value lives inside the target, which is dropped in `dtr` before dm
+/// frees `ti`, its table and the mapped device.
+pub(crate) struct OwnDevice {
+    ti: *mut bindings::dm_target,
+}
+
+// SAFETY: Only immutable pointers are read, from any thread.
+unsafe impl Send for OwnDevice {}
+// SAFETY: As above.
+unsafe impl Sync for OwnDevice {}
+
+impl OwnDevice {
+    /// Whether the mapped device's own write cache is on (its sysfs
+    /// `queue/write_cache` says "write back"). When it is off, the block
+    /// layer drops flushes and FUA before they reach the target.
+    pub(crate) fn has_write_cache(&self) -> bool {
+        // SAFETY: `ti`, its table, mapped device and disk are alive while
+        // the target is (invariant); the disk's queue lives as long as the
+        // disk.
+        let l = unsafe {
+            let md = bindings::dm_table_get_md((*self.ti).table);
+            &(*(*bindings::dm_disk(md)).queue).limits
+        };
+        l.features & bindings::BLK_FEAT_WRITE_CACHE != 0
+            && l.flags & bindings::BLK_FLAG_WRITE_CACHE_DISABLED == 0
     }
 }
 
@@ -208,6 +251,12 @@ impl CtrContext<'_> {
     /// Sets the message `dmsetup` reports when `ctr` fails.
     pub(crate) fn set_error(&mut self, msg: &'static CStr) {
         self.ti().error = msg.as_char_ptr().cast_mut();
+    }
+
+    /// The mapped device this target is being built for.
+    pub(crate) fn own_device(&mut self) -> OwnDevice {
+        // INVARIANT: made for this `ti`, and stored inside the target.
+        OwnDevice { ti: self.ti }
     }
 
     /// Length of the target in 512-byte sectors.

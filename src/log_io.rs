@@ -97,6 +97,16 @@ struct BioContext<T> {
     owner: Arc<T>,
 }
 
+/// How a log write reaches the device.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteKind {
+    /// A plain write: durable only after a later flush.
+    Plain,
+    /// `REQ_PREFLUSH | REQ_FUA`: every write completed before it is made
+    /// durable first, then this one is durable when it completes.
+    Durable,
+}
+
 /// Builds and submits one write bio to `dev` at 512-byte `sector` with room
 /// for `nr_vecs` pages. `fill` adds pages borrowed from `owner`; the bio
 /// holds `owner` until it completes, then `batch` counts the completion.
@@ -104,6 +114,7 @@ struct BioContext<T> {
 pub(crate) fn submit_write<T, F>(
     dev: &TableDev,
     sector: u64,
+    kind: WriteKind,
     nr_vecs: u16,
     batch: &Arc<IoBatch>,
     owner: Arc<T>,
@@ -120,13 +131,21 @@ where
         },
         GFP_KERNEL,
     )?;
+    let opf = match kind {
+        WriteKind::Plain => bindings::req_op_REQ_OP_WRITE,
+        WriteKind::Durable => {
+            bindings::req_op_REQ_OP_WRITE
+                | 1 << bindings::req_flag_bits___REQ_PREFLUSH
+                | 1 << bindings::req_flag_bits___REQ_FUA
+        }
+    };
     // SAFETY: `dev` holds a reference on its block device; `fs_bio_set` is
     // the kernel's general-purpose bio set, initialised at boot.
     let bio = unsafe {
         bindings::bio_alloc_bioset(
             dev.bdev(),
             nr_vecs,
-            bindings::req_op_REQ_OP_WRITE,
+            opf,
             bindings::GFP_NOIO,
             core::ptr::addr_of_mut!(bindings::fs_bio_set),
         )

@@ -7,7 +7,7 @@
 
 use crate::dm::{dm_err, TableDev};
 use crate::kthread;
-use crate::log_io::{plugged, submit_write, IoBatch};
+use crate::log_io::{plugged, submit_write, IoBatch, WriteKind};
 use crate::logformat::{EntryHeader, Super, FLAG_FUA, FLAG_MARK};
 use crate::page::{NoIoPage, PageBuf, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
@@ -239,6 +239,7 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
         submit_write(
             &s.logdev,
             sector,
+            WriteKind::Plain,
             (n + usize::from(with_header)) as u16,
             batch,
             io.clone(),
@@ -278,7 +279,19 @@ fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
     )?;
     let page = Arc::new(page, GFP_KERNEL)?;
     let ss = s.sector_size as usize;
-    submit_write(&s.logdev, 0, 1, batch, page, |bio, page| bio.add(page, ss))
+    // Durable: C never flushes the log device, so after a crash its super
+    // block can count entries that were still in the device's cache.
+    // Here every entry it counts has completed (the caller waited), the
+    // preflush makes them durable before it, and FUA makes it durable.
+    submit_write(
+        &s.logdev,
+        0,
+        WriteKind::Durable,
+        1,
+        batch,
+        page,
+        |bio, page| bio.add(page, ss),
+    )
 }
 
 /// Writes the super block counting `entries` after everything before it,
@@ -304,6 +317,7 @@ pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
 
 fn run_plugged(s: &Arc<Shared>, batch: &Arc<IoBatch>) {
     let (s, batch) = (&**s, batch);
+    let mut started = false;
     while let Some(step) = next_job(s, batch) {
         let job = match step {
             Step::Log(job) => job,
@@ -314,6 +328,14 @@ fn run_plugged(s: &Arc<Shared>, batch: &Arc<IoBatch>) {
                 continue;
             }
         };
+        if !started {
+            // Whatever the log device held before (an older log) must not
+            // be read as this log after a crash: a durable empty super block
+            // goes first. Not at construction, where a table loaded beside
+            // a live one (a reload) would clobber the live log.
+            update_super(s, batch, 0);
+            started = true;
+        }
         if let Err(e) = write_entry(s, batch, &job) {
             s.disable(format_args!(
                 "Couldn't write log entry: error {}",
