@@ -15,6 +15,8 @@
 // modules below that need it.
 #![deny(unsafe_code)]
 
+#[path = "src/append.rs"]
+mod append;
 #[path = "src/bindings.rs"]
 #[allow(unsafe_code)]
 mod bindings;
@@ -52,6 +54,7 @@ use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
 use kernel::list::{List, ListArc};
 use kernel::prelude::*;
+use kernel::str::CStr;
 use kernel::sync::Arc;
 use log_thread::{Block, Shared};
 use logformat::{EntryHeader, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
@@ -78,6 +81,7 @@ impl kernel::Module for LogWritesModule {
 /// One log-writes table line.
 struct LogWrites {
     dev: TableDev,
+    opts: Options,
     /// The mapped device above us, whose write-cache setting decides
     /// whether flushes can reach us at all.
     own: OwnDevice,
@@ -91,6 +95,42 @@ struct LogWrites {
     dev_discards: AtomicBool,
     /// Writes, discards and flushes that failed on the data device.
     failed: AtomicU64,
+}
+
+/// The optional table arguments, `[<#opt_args> <opt>...]` after the two
+/// devices, as dm targets take them.
+struct Options {
+    /// `append`: continue the log already on the log device.
+    append: bool,
+}
+
+impl Options {
+    fn parse(args: &Args<'_>) -> core::result::Result<Options, &'static CStr> {
+        let mut o = Options { append: false };
+        if args.len() == 2 {
+            return Ok(o);
+        }
+        let count = args
+            .get(2)
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| c.parse::<usize>().ok());
+        if count != Some(args.len() - 3) {
+            return Err(c_str!("Invalid argument count"));
+        }
+        for i in 3..args.len() {
+            match args.get(i).map(|a| a.as_bytes()) {
+                Some(b"append") => o.append = true,
+                _ => {
+                    dm_warn!(
+                        "Unknown optional argument '{}' (known: append)",
+                        args.get(i).and_then(|a| a.to_str().ok()).unwrap_or("?")
+                    );
+                    return Err(c_str!("Unknown optional argument"));
+                }
+            }
+        }
+        Ok(o)
+    }
 }
 
 /// What a logged write carries from map to end_io: its block and, for a
@@ -160,10 +200,14 @@ impl dm::Target for LogWrites {
     type PerBio = Pending;
 
     fn ctr(ctx: &mut CtrContext<'_>, args: &Args<'_>) -> Result<Self> {
-        let (Some(dev_path), Some(log_path), 2) = (args.get(0), args.get(1), args.len()) else {
+        let (Some(dev_path), Some(log_path)) = (args.get(0), args.get(1)) else {
             ctx.set_error(c_str!("Invalid argument count"));
             return Err(EINVAL);
         };
+        let opts = Options::parse(args).map_err(|why| {
+            ctx.set_error(why);
+            EINVAL
+        })?;
         let dev = ctx
             .get_device(dev_path)
             .inspect_err(|_| ctx.set_error(c_str!("Device lookup failed")))?;
@@ -193,7 +237,17 @@ impl dm::Target for LogWrites {
             ctx.set_error(c_str!("Log device too small"));
             return Err(EINVAL);
         }
-        let shared = Shared::new(logdev, sector_size)
+        // Validated before anything is written: a refused log stays as it
+        // was.
+        let end = if opts.append {
+            Some(append::find_end(&logdev, sector_size).map_err(|why| {
+                ctx.set_error(why);
+                EINVAL
+            })?)
+        } else {
+            None
+        };
+        let shared = Shared::new(logdev, sector_size, end)
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let batch = log_io::IoBatch::new()
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
@@ -208,6 +262,7 @@ impl dm::Target for LogWrites {
         let own = ctx.own_device();
         Ok(LogWrites {
             dev,
+            opts,
             own,
             shared,
             thread: Some(thread),
@@ -333,7 +388,14 @@ impl dm::Target for LogWrites {
                     if enabled { "" } else { " logging_disabled" }
                 )
             }
-            StatusType::Table => write!(out, "{} {}", self.dev.name(), self.shared.logdev.name()),
+            StatusType::Table => write!(out, "{} {}", self.dev.name(), self.shared.logdev.name())
+                .and_then(|()| {
+                    if self.opts.append {
+                        write!(out, " 1 append")
+                    } else {
+                        Ok(())
+                    }
+                }),
             StatusType::Ima => Ok(()),
         };
     }

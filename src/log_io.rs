@@ -218,3 +218,42 @@ pub(crate) fn plugged<R>(f: impl FnOnce() -> R) -> R {
     unsafe { bindings::blk_finish_plug(plug.as_mut_ptr()) };
     r
 }
+
+/// Reads `buf.len()` bytes (at most a page, a multiple of 512) at 512-byte
+/// `sector` of `dev` into `buf`, waiting for the read. Process context only
+/// (the constructor).
+pub(crate) fn read_sync(dev: &TableDev, sector: u64, buf: &mut [u8]) -> Result {
+    let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
+    if buf.len() > crate::page::PAGE_SIZE || len % 512 != 0 {
+        return Err(EINVAL);
+    }
+    let page = NoIoPage::new()?;
+    // SAFETY: `dev` holds a reference on its block device; `fs_bio_set` is
+    // the kernel's general-purpose bio set, initialised at boot.
+    let bio = unsafe {
+        bindings::bio_alloc_bioset(
+            dev.bdev(),
+            1,
+            bindings::req_op_REQ_OP_READ,
+            bindings::GFP_KERNEL,
+            core::ptr::addr_of_mut!(bindings::fs_bio_set),
+        )
+    };
+    if bio.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `bio` is ours and unsubmitted; `page` outlives the bio, which
+    // is waited for and put below, before `page` drops.
+    let r = unsafe {
+        (*bio).bi_iter.bi_sector = sector;
+        if bindings::bio_add_page(bio, page.as_ptr(), len, 0) as u32 != len {
+            bindings::bio_put(bio);
+            return Err(EIO);
+        }
+        let r = bindings::submit_bio_wait(bio);
+        bindings::bio_put(bio);
+        r
+    };
+    kernel::error::to_result(r)?;
+    page.read(0, buf)
+}

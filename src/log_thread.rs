@@ -5,6 +5,7 @@
 //!
 //! Safe code on top of the abstractions.
 
+use crate::append::LogEnd;
 use crate::dm::{dm_err, TableDev};
 use crate::kthread;
 use crate::log_io::{plugged, submit_write, IoBatch, WriteKind};
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     /// under `q`: `map` reads it for every bio (a stale read is harmless,
     /// the thread drops blocks once it is clear, as C does).
     pub(crate) enabled: AtomicBool,
+    /// Continuing an existing log: its super block is valid already.
+    pub(crate) appending: bool,
     pub(crate) logdev: TableDev,
     /// Log sector size in bytes (the data device's logical block size).
     pub(crate) sector_size: u32,
@@ -96,9 +99,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(logdev: TableDev, sector_size: u32) -> Result<Arc<Shared>> {
+    /// The state of a new log, or with `append` of the existing one that
+    /// ends there.
+    pub(crate) fn new(
+        logdev: TableDev,
+        sector_size: u32,
+        append: Option<LogEnd>,
+    ) -> Result<Arc<Shared>> {
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);
+        let appending = append.is_some();
+        let (logged_entries, next_sector) =
+            append.map_or((0, sector_factor), |e| (e.entries, e.next_sector));
         Arc::pin_init(
             pin_init!(Shared {
                 q <- new_spinlock_irq!(
@@ -106,14 +118,15 @@ impl Shared {
                         unflushed: List::new(),
                         logging: List::new(),
                         stopping: false,
-                        logged_entries: 0,
-                        next_sector: sector_factor,
+                        logged_entries,
+                        next_sector,
                         end_sector,
                     },
                     "log_writes::Queues"
                 ),
                 work <- new_condvar!("log_writes::work"),
                 enabled: AtomicBool::new(true),
+                appending,
                 logdev,
                 sector_size,
                 sector_factor,
@@ -317,7 +330,7 @@ pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
 
 fn run_plugged(s: &Arc<Shared>, batch: &Arc<IoBatch>) {
     let (s, batch) = (&**s, batch);
-    let mut started = false;
+    let mut started = s.appending;
     while let Some(step) = next_job(s, batch) {
         let job = match step {
             Step::Log(job) => job,

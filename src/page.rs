@@ -64,6 +64,23 @@ impl NoIoPage {
         Ok(())
     }
 
+    /// Copies bytes from the page at `offset` into `dst`. Fails if they do
+    /// not fit.
+    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
+        if offset > PAGE_SIZE || dst.len() > PAGE_SIZE - offset {
+            return Err(kernel::error::code::EINVAL);
+        }
+        // SAFETY: The page is valid (type invariant); the mapping is local
+        // to this function and released below.
+        let addr = unsafe { bindings::kmap_local_page(self.page) }.cast::<u8>();
+        // SAFETY: `addr` maps the whole page and `offset + dst.len()` is at
+        // most `PAGE_SIZE`; `dst` is ours and cannot overlap the page.
+        unsafe { core::ptr::copy_nonoverlapping(addr.add(offset), dst.as_mut_ptr(), dst.len()) };
+        // SAFETY: `addr` was returned by `kmap_local_page` above.
+        unsafe { bindings::kunmap_local(addr.cast()) };
+        Ok(())
+    }
+
     /// The `struct page`, for adding to a bio.
     pub(crate) fn as_ptr(&self) -> *mut bindings::page {
         self.page
