@@ -37,6 +37,8 @@ mod log_thread;
 #[path = "logformat/src/lib.rs"]
 #[allow(dead_code, unreachable_pub, missing_docs)]
 mod logformat;
+#[path = "src/options.rs"]
+mod options;
 #[path = "src/page.rs"]
 #[allow(unsafe_code)]
 mod page;
@@ -54,10 +56,10 @@ use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
 use kernel::list::{List, ListArc};
 use kernel::prelude::*;
-use kernel::str::CStr;
 use kernel::sync::Arc;
 use log_thread::{Block, Shared};
 use logformat::{EntryHeader, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
+use options::Options;
 
 module! {
     type: LogWritesModule,
@@ -80,7 +82,6 @@ impl kernel::Module for LogWritesModule {
 
 /// One log-writes table line.
 struct LogWrites {
-    dev: TableDev,
     opts: Options,
     /// The mapped device above us, whose write-cache setting decides
     /// whether flushes can reach us at all.
@@ -95,42 +96,6 @@ struct LogWrites {
     dev_discards: AtomicBool,
     /// Writes, discards and flushes that failed on the data device.
     failed: AtomicU64,
-}
-
-/// The optional table arguments, `[<#opt_args> <opt>...]` after the two
-/// devices, as dm targets take them.
-struct Options {
-    /// `append`: continue the log already on the log device.
-    append: bool,
-}
-
-impl Options {
-    fn parse(args: &Args<'_>) -> core::result::Result<Options, &'static CStr> {
-        let mut o = Options { append: false };
-        if args.len() == 2 {
-            return Ok(o);
-        }
-        let count = args
-            .get(2)
-            .and_then(|c| c.to_str().ok())
-            .and_then(|c| c.parse::<usize>().ok());
-        if count != Some(args.len() - 3) {
-            return Err(c_str!("Invalid argument count"));
-        }
-        for i in 3..args.len() {
-            match args.get(i).map(|a| a.as_bytes()) {
-                Some(b"append") => o.append = true,
-                _ => {
-                    dm_warn!(
-                        "Unknown optional argument '{}' (known: append)",
-                        args.get(i).and_then(|a| a.to_str().ok()).unwrap_or("?")
-                    );
-                    return Err(c_str!("Unknown optional argument"));
-                }
-            }
-        }
-        Ok(o)
-    }
 }
 
 /// What a logged write carries from map to end_io: its block and, for a
@@ -175,6 +140,26 @@ impl LogWrites {
                 h.flags,
                 n
             );
+        }
+    }
+
+    /// Waits while holding `len` more bytes would pass the bound, having
+    /// the thread flush the data device so that held writes get logged. A
+    /// write larger than the bound goes through once nothing is held. Only
+    /// completed writes count, and the thread drains them on its own, so a
+    /// writer waiting here never waits for its own bios.
+    fn wait_for_room(&self, len: u64) {
+        let s = &self.shared;
+        if s.max_held == 0 {
+            return;
+        }
+        let mut q = s.q.lock();
+        while q.held > 0 && q.held + len > s.max_held && s.enabled.load(Ordering::Relaxed) {
+            if !q.flush_in_flight && !q.flush_wanted && !q.unflushed.is_empty() {
+                q.flush_wanted = true;
+                s.work.notify_all();
+            }
+            s.room.wait(&mut q);
         }
     }
 
@@ -247,7 +232,7 @@ impl dm::Target for LogWrites {
         } else {
             None
         };
-        let shared = Shared::new(logdev, sector_size, end)
+        let shared = Shared::new(dev, logdev, sector_size, end, opts.max_held())
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let batch = log_io::IoBatch::new()
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
@@ -261,7 +246,6 @@ impl dm::Target for LogWrites {
         let len = ctx.len();
         let own = ctx.own_device();
         Ok(LogWrites {
-            dev,
             opts,
             own,
             shared,
@@ -277,13 +261,13 @@ impl dm::Target for LogWrites {
         let discard = bio.op() == ReqOp::Discard;
         let logging = self.shared.enabled.load(Ordering::Relaxed);
         if !logging || !bio.is_write() || (bio.sectors() == 0 && !flush) {
-            bio.set_dev(&self.dev);
+            bio.set_dev(&self.shared.dev);
             return MapResult::Remapped;
         }
         // Without a write cache on our own device no flush or FUA ever
         // reaches us; without one on the data device a completed write is
         // already durable. Either way, log each write at completion.
-        let write_through = !self.own.has_write_cache() || !self.dev.has_write_cache();
+        let write_through = !self.own.has_write_cache() || !self.shared.dev.has_write_cache();
         let mut flags = 0;
         if flush {
             flags |= FLAG_FLUSH;
@@ -306,6 +290,7 @@ impl dm::Target for LogWrites {
             data_len: 0,
         };
         let data = if !discard && bio.op() == ReqOp::Write && bio.size() > 0 {
+            self.wait_for_room(u64::from(bio.size()));
             match bio.copy_data() {
                 Ok(d) => Some(d),
                 Err(_) => {
@@ -337,7 +322,7 @@ impl dm::Target for LogWrites {
         if discard && !self.dev_discards.load(Ordering::Relaxed) {
             return MapResult::Complete;
         }
-        bio.set_dev(&self.dev);
+        bio.set_dev(&self.shared.dev);
         MapResult::Remapped
     }
 
@@ -360,13 +345,20 @@ impl dm::Target for LogWrites {
         }
         let mut q = self.shared.q.lock();
         if flags & FLAG_FLUSH != 0 {
+            // The covered blocks are held already.
             q.logging.push_all_back(&mut covered);
             q.logging.push_back(block);
         } else if flags & FLAG_FUA != 0 || write_through {
-            q.logging.push_back(block);
+            q.hold(block, true);
         } else {
-            q.unflushed.push_back(block);
-            return;
+            q.hold(block, false);
+            // Past half the bound, have the thread flush the data device,
+            // so the held writes get logged before writers must wait.
+            let max = self.shared.max_held;
+            if max == 0 || q.held < max / 2 || q.flush_in_flight || q.flush_wanted {
+                return;
+            }
+            q.flush_wanted = true;
         }
         drop(q);
         self.shared.work.notify_all();
@@ -388,14 +380,13 @@ impl dm::Target for LogWrites {
                     if enabled { "" } else { " logging_disabled" }
                 )
             }
-            StatusType::Table => write!(out, "{} {}", self.dev.name(), self.shared.logdev.name())
-                .and_then(|()| {
-                    if self.opts.append {
-                        write!(out, " 1 append")
-                    } else {
-                        Ok(())
-                    }
-                }),
+            StatusType::Table => write!(
+                out,
+                "{} {}",
+                self.shared.dev.name(),
+                self.shared.logdev.name()
+            )
+            .and_then(|()| self.opts.write_table(out)),
             StatusType::Ima => Ok(()),
         };
     }
@@ -442,22 +433,22 @@ impl dm::Target for LogWrites {
     }
 
     fn io_hints(&self, limits: &mut QueueLimits<'_>) {
-        if self.dev.max_discard_sectors() == 0 {
+        if self.shared.dev.max_discard_sectors() == 0 {
             self.dev_discards.store(false, Ordering::Relaxed);
             limits.set_discard(self.shared.sector_size, u32::MAX >> 9);
         }
         limits.set_block_sizes(
-            self.dev.logical_block_size(),
-            self.dev.physical_block_size(),
+            self.shared.dev.logical_block_size(),
+            self.shared.dev.physical_block_size(),
         );
     }
 
     fn iterate_devices(&self, it: &mut DeviceIterator<'_>) -> i32 {
-        it.visit(&self.dev, 0, self.len)
+        it.visit(&self.shared.dev, 0, self.len)
     }
 
     fn prepare_ioctl(&self) -> (&TableDev, bool) {
-        (&self.dev, self.len == self.dev.nr_sectors())
+        (&self.shared.dev, self.len == self.shared.dev.nr_sectors())
     }
 }
 

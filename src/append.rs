@@ -58,7 +58,7 @@ pub(crate) fn find_end(logdev: &TableDev, sector_size: u32) -> Result<LogEnd, &'
     }
     let mut next = factor;
     for i in 0..sup.nr_entries {
-        if next + factor > end {
+        if next.saturating_add(factor) > end {
             dm_warn!(
                 "append: entry {} of {} lies past the log device",
                 i,
@@ -69,14 +69,20 @@ pub(crate) fn find_end(logdev: &TableDev, sector_size: u32) -> Result<LogEnd, &'
         read(next, &mut buf)?;
         let (h, _) = EntryHeader::decode(&buf).map_err(|e| {
             dm_warn!(
-                "append: entry {} at log sector {} is invalid: {:?}",
+                "append: entry {} at 512-byte sector {} is invalid: {:?}",
                 i,
-                next / factor,
+                next,
                 e
             );
             c_str!("Log holds an invalid entry")
         })?;
-        next += factor * (1 + h.data_sectors());
+        // Checked: a corrupt length must be an error, not an overflow.
+        next = h
+            .data_sectors()
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(factor))
+            .and_then(|n| n.checked_add(next))
+            .unwrap_or(u64::MAX);
         if next > end {
             dm_warn!(
                 "append: entry {} of {} runs past the log device",

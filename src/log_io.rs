@@ -105,6 +105,17 @@ pub(crate) enum WriteKind {
     /// `REQ_PREFLUSH | REQ_FUA`: every write completed before it is made
     /// durable first, then this one is durable when it completes.
     Durable,
+    /// An empty `REQ_PREFLUSH`: makes every write completed before it
+    /// durable (no pages).
+    Flush,
+}
+
+/// What the owner of a bio's pages does when the bio completes, in its
+/// completion context (may be an interrupt: no sleeping), before the
+/// owner reference is dropped and the batch counts the completion.
+pub(crate) trait Completion {
+    /// `status` is the bio's `blk_status_t` (0: success).
+    fn done(&self, _status: u8) {}
 }
 
 /// Builds and submits one write bio to `dev` at 512-byte `sector` with room
@@ -121,7 +132,7 @@ pub(crate) fn submit_write<T, F>(
     fill: F,
 ) -> Result
 where
-    T: Send + Sync,
+    T: Completion + Send + Sync,
     F: for<'x> FnOnce(&mut BioPages<'x>, &'x T) -> Result,
 {
     let ctx = KBox::new(
@@ -137,6 +148,9 @@ where
             bindings::req_op_REQ_OP_WRITE
                 | 1 << bindings::req_flag_bits___REQ_PREFLUSH
                 | 1 << bindings::req_flag_bits___REQ_FUA
+        }
+        WriteKind::Flush => {
+            bindings::req_op_REQ_OP_WRITE | 1 << bindings::req_flag_bits___REQ_PREFLUSH
         }
     };
     // SAFETY: `dev` holds a reference on its block device; `fs_bio_set` is
@@ -185,7 +199,7 @@ where
 ///
 /// Only the block layer calls this, once, for a bio `submit_write::<T>`
 /// submitted.
-unsafe extern "C" fn write_end_io<T: Send + Sync>(bio: *mut bindings::bio) {
+unsafe extern "C" fn write_end_io<T: Completion + Send + Sync>(bio: *mut bindings::bio) {
     // SAFETY: The block layer passes the completed bio; `bi_private` is the
     // context `submit_write` leaked for exactly this bio.
     let (ctx, status) = unsafe {
@@ -197,6 +211,7 @@ unsafe extern "C" fn write_end_io<T: Send + Sync>(bio: *mut bindings::bio) {
     // Release the data before counting the completion: once the batch is
     // idle, the target may go away.
     let BioContext { batch, owner } = KBox::into_inner(ctx);
+    owner.done(status);
     drop(owner);
     batch.complete(status);
 }

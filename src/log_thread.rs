@@ -8,8 +8,8 @@
 use crate::append::LogEnd;
 use crate::dm::{dm_err, TableDev};
 use crate::kthread;
-use crate::log_io::{plugged, submit_write, IoBatch, WriteKind};
-use crate::logformat::{EntryHeader, Super, FLAG_FUA, FLAG_MARK};
+use crate::log_io::{plugged, submit_write, Completion, IoBatch, WriteKind};
+use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK};
 use crate::page::{NoIoPage, PageBuf, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +46,11 @@ kernel::list::impl_list_item! {
 }
 
 impl Block {
+    /// Bytes of data copied for this block.
+    pub(crate) fn data_len(&self) -> u64 {
+        self.data.as_ref().map_or(0, |d| d.len() as u64)
+    }
+
     /// A new block, ready to be put on a list.
     pub(crate) fn new(
         header: EntryHeader,
@@ -72,6 +77,30 @@ pub(crate) struct Queues {
     pub(crate) next_sector: u64,
     /// Size of the log device in 512-byte sectors.
     pub(crate) end_sector: u64,
+    /// Data bytes copied for completed writes that the thread has not
+    /// taken off `unflushed` or `logging` yet: the memory the bound
+    /// (`Shared::max_held`) limits.
+    pub(crate) held: u64,
+    /// The thread should flush the data device itself (`held` is high).
+    pub(crate) flush_wanted: bool,
+    /// A flush the target sent is in flight; `flush_covered` holds the
+    /// writes it covers and `flush_block` its entry.
+    pub(crate) flush_in_flight: bool,
+    pub(crate) flush_covered: List<Block>,
+    pub(crate) flush_block: Option<ListArc<Block>>,
+}
+
+impl Queues {
+    /// Puts a completed block on `logging` or `unflushed`, counting its
+    /// data as held.
+    pub(crate) fn hold(&mut self, block: ListArc<Block>, durable: bool) {
+        self.held += block.data_len();
+        if durable {
+            self.logging.push_back(block);
+        } else {
+            self.unflushed.push_back(block);
+        }
+    }
 }
 
 /// The log device and the state around it.
@@ -79,9 +108,22 @@ pub(crate) struct Queues {
 pub(crate) struct Shared {
     #[pin]
     pub(crate) q: SpinLockIrq<Queues>,
-    /// Signalled when `logging` gains blocks or `stopping` is set.
+    /// Signalled when `logging` gains blocks, `stopping` or
+    /// `flush_wanted` is set.
     #[pin]
     pub(crate) work: CondVar,
+    /// Signalled when `held` drops, or logging stops: writers waiting for
+    /// room under the bound re-check.
+    #[pin]
+    pub(crate) room: CondVar,
+    /// Bound on `held` in bytes (0: none). A write that would exceed it
+    /// waits in `map` while the thread has the data device flushed and the
+    /// held writes logged.
+    pub(crate) max_held: u64,
+    /// Flushes the target sends to the data device.
+    pub(crate) flushes: Arc<IoBatch>,
+    /// The data device.
+    pub(crate) dev: TableDev,
     /// Cleared for good when logging fails or the log is full. Atomic, not
     /// under `q`: `map` reads it for every bio (a stale read is harmless,
     /// the thread drops blocks once it is clear, as C does).
@@ -102,10 +144,13 @@ impl Shared {
     /// The state of a new log, or with `append` of the existing one that
     /// ends there.
     pub(crate) fn new(
+        dev: TableDev,
         logdev: TableDev,
         sector_size: u32,
         append: Option<LogEnd>,
+        max_held: u64,
     ) -> Result<Arc<Shared>> {
+        let flushes = IoBatch::new()?;
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);
         let appending = append.is_some();
@@ -121,10 +166,19 @@ impl Shared {
                         logged_entries,
                         next_sector,
                         end_sector,
+                        held: 0,
+                        flush_wanted: false,
+                        flush_in_flight: false,
+                        flush_covered: List::new(),
+                        flush_block: None,
                     },
                     "log_writes::Queues"
                 ),
                 work <- new_condvar!("log_writes::work"),
+                room <- new_condvar!("log_writes::room"),
+                max_held,
+                flushes,
+                dev,
                 enabled: AtomicBool::new(true),
                 appending,
                 logdev,
@@ -140,6 +194,11 @@ impl Shared {
     pub(crate) fn disable(&self, why: core::fmt::Arguments<'_>) {
         dm_err!("{}", why);
         self.enabled.store(false, Ordering::Relaxed);
+        // Nothing will be held for long now: let waiting writers go. Under
+        // the lock, so that a writer between its check and its sleep
+        // cannot miss this.
+        let _q = self.q.lock();
+        self.room.notify_all();
     }
 }
 
@@ -154,6 +213,9 @@ struct Job {
 /// What the thread does next.
 enum Step {
     Log(Job),
+    /// Too much is held: flush the data device so the unflushed writes
+    /// become durable and can be logged.
+    Flush,
     /// The log is full: logging is off; make the super block count the
     /// entries that are on the log device.
     Seal {
@@ -166,10 +228,15 @@ enum Step {
 fn next_job(s: &Shared, batch: &IoBatch) -> Option<Step> {
     loop {
         let mut q = s.q.lock();
+        if q.flush_wanted && !q.flush_in_flight && !q.stopping {
+            q.flush_wanted = false;
+            return Some(Step::Flush);
+        }
         let Some(block) = q.logging.pop_front() else {
             if q.stopping {
                 drop(q);
                 let _ = batch.wait();
+                let _ = s.flushes.wait();
                 return None;
             }
             drop(q);
@@ -179,7 +246,7 @@ fn next_job(s: &Shared, batch: &IoBatch) -> Option<Step> {
                 s.disable(format_args!("Error writing log block, error={status}"));
             }
             let mut q = s.q.lock();
-            if q.logging.is_empty() && !q.stopping {
+            if q.logging.is_empty() && !q.stopping && !q.flush_wanted {
                 // Kthreads get no signals: an early return is just a
                 // spurious wakeup, and the loop re-checks.
                 let _ = s.work.wait_interruptible(&mut q);
@@ -188,6 +255,10 @@ fn next_job(s: &Shared, batch: &IoBatch) -> Option<Step> {
             kthread::try_to_freeze();
             continue;
         };
+        q.held = q.held.saturating_sub(block.data_len());
+        if s.max_held != 0 && q.held < s.max_held {
+            s.room.notify_all();
+        }
         if !s.enabled.load(Ordering::Relaxed) {
             continue;
         }
@@ -320,6 +391,69 @@ fn update_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) {
     }
 }
 
+/// Sends an empty flush to the data device covering every write on
+/// `unflushed`, as if the filesystem had: when it completes, they and the
+/// flush's own entry move to `logging` (see `Completion for Shared`).
+fn flush_data_device(s: &Arc<Shared>) -> Result {
+    let header = EntryHeader {
+        flags: FLAG_FLUSH,
+        ..Default::default()
+    };
+    let block = Block::new(header, None, KVec::new())?;
+    {
+        let mut q = s.q.lock();
+        let q = &mut *q;
+        q.flush_covered.push_all_back(&mut q.unflushed);
+        q.flush_block = Some(block);
+        q.flush_in_flight = true;
+    }
+    let r = submit_write(
+        &s.dev,
+        0,
+        WriteKind::Flush,
+        0,
+        &s.flushes,
+        s.clone(),
+        |_, _| Ok(()),
+    );
+    if r.is_err() {
+        // Not sent: as if it had failed.
+        s.done(1);
+    }
+    r
+}
+
+impl Completion for Shared {
+    /// A flush from `flush_data_device` completed.
+    fn done(&self, status: u8) {
+        let mut q = self.q.lock();
+        let q = &mut *q;
+        let mut covered = List::new();
+        covered.push_all_back(&mut q.flush_covered);
+        let block = q.flush_block.take();
+        q.flush_in_flight = false;
+        match block {
+            Some(block) if status == 0 => {
+                q.logging.push_all_back(&mut covered);
+                q.logging.push_back(block);
+            }
+            _ => {
+                // Not known durable: back to wait for the next flush,
+                // ahead of what completed since.
+                covered.push_all_back(&mut q.unflushed);
+                q.unflushed.push_all_back(&mut covered);
+                if status != 0 {
+                    dm_err!("A flush the target sent failed: error {}", status);
+                }
+            }
+        }
+        self.work.notify_all();
+    }
+}
+
+impl Completion for EntryIo {}
+impl Completion for NoIoPage {}
+
 /// The thread's body: log blocks in order until stopped.
 pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
     // Entries are consecutive on the log device: with the thread plugged,
@@ -328,12 +462,21 @@ pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
     plugged(|| run_plugged(&s, &batch));
 }
 
-fn run_plugged(s: &Arc<Shared>, batch: &Arc<IoBatch>) {
-    let (s, batch) = (&**s, batch);
+fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
+    let (s, batch) = (&**arc, batch);
     let mut started = s.appending;
     while let Some(step) = next_job(s, batch) {
         let job = match step {
             Step::Log(job) => job,
+            Step::Flush => {
+                if let Err(e) = flush_data_device(arc) {
+                    s.disable(format_args!(
+                        "Couldn't flush the data device: error {}",
+                        e.to_errno()
+                    ));
+                }
+                continue;
+            }
             // C leaves the count of the last FUA or mark; every entry
             // written so far is complete, so count them all.
             Step::Seal { entries } => {
