@@ -2,14 +2,16 @@
 
 //! The device-mapper `log-writes` target, in Rust.
 //!
-//! Table: `<dev_path> <log_dev_path>`. Every write to `dev` is also recorded
+//! Table: `<dev_path> <log_dev_path> [<#opt_args> <opt>...]` (options in
+//! `src/options.rs`). Every write to `dev` is also recorded
 //! on `log_dev` in the order it became durable, in the on-disk format of the
 //! C `dm-log-writes` (v1.1.0): plain writes wait on the unflushed list until
 //! an empty flush that was submitted after they completed itself completes;
 //! FUA writes are logged when they complete. `dmsetup message <dev> 0 mark
 //! <text>` adds a mark. This file is the target: ctr/dtr, map/end_io,
-//! status and messages; the logging thread is in `src/log_thread.rs`, the
-//! format in `logformat/`, and everything `unsafe` in the other `src/` files.
+//! status and messages; the logging thread is in `src/log_thread.rs`,
+//! `append` in `src/append.rs`, the format in `logformat/`, and everything
+//! `unsafe` in the other `src/` files.
 
 // The target is safe Rust: `unsafe` is allowed only in the abstraction
 // modules below that need it.
