@@ -9,7 +9,7 @@ use lwlog::check::{self, At};
 use lwlog::command::Checker;
 use lwlog::crash;
 use lwlog::list::{self, Filter};
-use lwlog::log::{Entry, Log, LogError};
+use lwlog::log::{Entry, FileSource, Log, LogError};
 use lwlog::progress::Progress;
 use lwlog::replay::{self, Replayer, Target};
 use lwlog::select::{SelectError, Selection, Start, Stop};
@@ -396,6 +396,25 @@ fn replay_cmd(log_path: &Path, target: &Path, select: &SelectArgs) -> Result<(),
     Ok(())
 }
 
+/// What `check` and `crash-states` start from: the log, the selection,
+/// the entries it selects and the opened target.
+fn open_replay(
+    log_path: &Path,
+    target: &Path,
+    select: &SelectArgs,
+) -> Result<(Log<FileSource>, Selection, Vec<Entry>, Target), Failure> {
+    let log = Log::open(log_path)?;
+    let sel = select.selection()?;
+    let entries = sel.resolve(&log)?;
+    let t = open_target(target, select)?;
+    Ok((log, sel, entries, t))
+}
+
+fn open_checker(fsck: &str, target: &Path, scratch: Option<&Path>) -> Result<Checker, Failure> {
+    Checker::new(fsck.to_string(), target, scratch)
+        .map_err(io_fail("cannot open scratch", scratch.unwrap_or(target)))
+}
+
 fn check_cmd(
     log_path: &Path,
     target: &Path,
@@ -405,12 +424,8 @@ fn check_cmd(
     scratch: Option<&Path>,
     select: &SelectArgs,
 ) -> Result<(), Failure> {
-    let log = Log::open(log_path)?;
-    let sel = select.selection()?;
-    let entries = sel.resolve(&log)?;
-    let t = open_target(target, select)?;
-    let mut checker = Checker::new(fsck.to_string(), target, scratch)
-        .map_err(io_fail("cannot open scratch", scratch.unwrap_or(target)))?;
+    let (log, sel, entries, t) = open_replay(log_path, target, select)?;
+    let mut checker = open_checker(fsck, target, scratch)?;
     let mut r = Replayer::new(&log, t, Progress::new(0));
     let outcome = check::run(&mut r, &sel, &entries, at, max_checks, &mut checker);
     r.finish();
@@ -438,17 +453,10 @@ fn crash_cmd(
     scratch: Option<&Path>,
     select: &SelectArgs,
 ) -> Result<(), Failure> {
-    let log = Log::open(log_path)?;
-    let sel = select.selection()?;
-    let entries = sel.resolve(&log)?;
-    let t = open_target(target, select)?;
-    let mut checker = match fsck {
-        Some(cmd) => Some(
-            Checker::new(cmd.to_string(), target, scratch)
-                .map_err(io_fail("cannot open scratch", scratch.unwrap_or(target)))?,
-        ),
-        None => None,
-    };
+    let (log, sel, entries, t) = open_replay(log_path, target, select)?;
+    let mut checker = fsck
+        .map(|cmd| open_checker(cmd, target, scratch))
+        .transpose()?;
     let mut r = Replayer::new(&log, t, Progress::new(0));
     match crash::run(&mut r, &sel, &entries, o, checker.as_mut()) {
         Ok(crash::Outcome::Done(n)) => {
