@@ -3,15 +3,61 @@
 //! The device-mapper `log-writes` target, in Rust.
 //!
 //! Table: `<dev_path> <log_dev_path> [<#opt_args> <opt>...]` (options in
-//! `src/options.rs`). Every write to `dev` is also recorded
-//! on `log_dev` in the order it became durable, in the on-disk format of the
-//! C `dm-log-writes` (v1.1.0): plain writes wait on the unflushed list until
-//! an empty flush that was submitted after they completed itself completes;
-//! FUA writes are logged when they complete. `dmsetup message <dev> 0 mark
-//! <text>` adds a mark. This file is the target: ctr/dtr, map/end_io,
-//! status and messages; the logging thread is in `src/log_thread.rs`,
-//! `append` in `src/append.rs`, the format in `logformat/`, and everything
+//! `src/options.rs`). Every write to `dev` is also recorded on `log_dev` in
+//! the order it became durable, in the on-disk format of the C
+//! `dm-log-writes` (v1.1.0). `dmsetup message <dev> 0 mark <text>` adds a
+//! mark. This file is the target: ctr/dtr, map/end_io, suspend/resume,
+//! status and messages; the logging thread and the shared state are in
+//! `src/log_thread.rs`, `append` in `src/append.rs`, which table owns a log
+//! device in `src/ownership.rs`, the format in `logformat/`, and everything
 //! `unsafe` in the other `src/` files.
+//!
+//! # What the log promises
+//!
+//! A write is *durable* when it completed successfully and a flush
+//! submitted after its completion has completed; a FUA write, and any write
+//! to a device without a volatile write cache, is durable when it
+//! completed. For every flush, FUA or mark entry E of the log, the entries
+//! before E are exactly the writes that were durable when E happened, each
+//! in the version that was durable; entries appear in the order in which
+//! they became durable, and of two overlapping writes the one that
+//! completed later comes later.
+//!
+//! # Why it holds
+//!
+//! - A plain write is put on the unflushed list when it completes
+//!   (`end_io`, [`log_thread::Queues::completed_plain`]), under the queue
+//!   lock, which gives it the next sequence number: the list is in
+//!   completion order.
+//! - A flush takes a *cut* when it is mapped, before dm passes it down: the
+//!   sequence number of the newest completed write. Everything up to the
+//!   cut completed before the flush was submitted.
+//! - When a flush completes successfully, whichever it is (the
+//!   filesystem's or the target's own, in any order relative to other
+//!   flushes in flight), the writes up to its cut that are still unflushed
+//!   move, in completion order, to the logging list, followed by the
+//!   flush's entry ([`log_thread::Queues::flushed`]). The first flush to
+//!   complete logs them, so a write is logged exactly when it first became
+//!   durable, and never twice. A failed flush moves nothing.
+//! - FUA and write-through writes go to the logging list when they
+//!   complete, marks when they are dropped: both are durable at that
+//!   moment, after everything already on the list.
+//! - The logging thread writes the logging list in order. So the log order
+//!   is the order of durability events, which the queue lock serialises.
+//! - A failed write is never logged; data is copied at map time, so the
+//!   logged version is the one submitted.
+//! - Lifecycle: a table writes to the log only once resumed; a suspend
+//!   makes every completed write durable with a flush of its own and waits
+//!   until the log holds it; a table replaced by another on the same log
+//!   device does not write to it again.
+//!
+//! The durability oracle (`lwlog oracle`, tests/vm/durability.sh) checks
+//! this against a block trace of the data device, from outside the target.
+//!
+//! Finding the C target's parts: `log_writes_map` is [`LogWrites::map`],
+//! `normal_end_io` is [`LogWrites::end_io`], `pending_blocks` is
+//! [`log_thread::Queues`] (`held`), `log_one_block` is
+//! `log_thread::write_entry`, `log_super` is `log_thread::update_super`.
 
 // The target is safe Rust: `unsafe` is allowed only in the abstraction
 // modules below that need it.
@@ -41,6 +87,8 @@ mod log_thread;
 mod logformat;
 #[path = "src/options.rs"]
 mod options;
+#[path = "src/ownership.rs"]
+mod ownership;
 #[path = "src/page.rs"]
 #[allow(unsafe_code)]
 mod page;
@@ -56,10 +104,10 @@ use dm::{
 };
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
-use kernel::list::{List, ListArc};
+use kernel::list::ListArc;
 use kernel::prelude::*;
 use kernel::sync::Arc;
-use log_thread::{Block, Shared};
+use log_thread::{Block, Lifecycle, Shared};
 use logformat::{EntryHeader, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
 use options::Options;
 
@@ -98,13 +146,15 @@ struct LogWrites {
     dev_discards: AtomicBool,
     /// Writes, discards and flushes that failed on the data device.
     failed: AtomicU64,
+    /// Tells this table from others on the same log device.
+    id: u32,
 }
 
 /// What a logged write carries from map to end_io: its block and, for a
-/// flush, the unflushed blocks it took over at submission.
+/// flush, the sequence number of the last write it covers.
 struct Pending {
     block: ListArc<Block>,
-    covered: List<Block>,
+    cut: u64,
     /// Our device or the data device had no volatile write cache when the
     /// bio was mapped: no flush may ever come (the block layer drops them
     /// above a write-through device) and the bio is durable when it
@@ -121,16 +171,10 @@ impl LogWrites {
     /// A write, discard or flush failed on the data device. C logs it as
     /// if it had succeeded, so a replay would write data the device never
     /// took. Here a failed write or discard is not logged, and the writes a
-    /// failed flush covered go back to wait for the next flush (they are
-    /// not known to be durable); the kernel log says so, for the 1st, 2nd,
-    /// 4th, 8th... failure.
-    fn not_logged(&self, h: &EntryHeader, status: u8, mut covered: List<Block>) {
-        if h.flags & FLAG_FLUSH != 0 {
-            let mut q = self.shared.q.lock();
-            // They completed before anything now on the list.
-            covered.push_all_back(&mut q.unflushed);
-            q.unflushed.push_all_back(&mut covered);
-        }
+    /// failed flush covered stay unflushed until a later flush succeeds
+    /// (they are not known to be durable); the kernel log says so, for the
+    /// 1st, 2nd, 4th, 8th... failure.
+    fn not_logged(&self, h: &EntryHeader, status: u8) {
         let n = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_power_of_two() {
             dm_warn!(
@@ -156,9 +200,12 @@ impl LogWrites {
             return;
         }
         let mut q = s.q.lock();
-        while q.held > 0 && q.held + len > s.max_held && s.enabled.load(Ordering::Relaxed) {
-            if !q.flush_in_flight && !q.flush_wanted && !q.unflushed.is_empty() {
-                q.flush_wanted = true;
+        while q.held > 0
+            && q.held + len > s.max_held
+            && s.enabled.load(Ordering::Relaxed)
+            && !q.target_flush_failed
+        {
+            if q.has_unflushed() && q.want_target_flush() {
                 s.work.notify_all();
             }
             s.room.wait(&mut q);
@@ -177,12 +224,20 @@ impl LogWrites {
             ..Default::default()
         };
         let block = Block::new(header, None, mark)?;
-        self.shared.q.lock().logging.push_back(block);
+        let mut q = self.shared.q.lock();
+        q.completed_durable(block);
         self.shared.work.notify_all();
+        if q.lifecycle == Lifecycle::Suspended {
+            // Another table may resume on this log device next: it must
+            // find the mark written, not race with it.
+            drop(q);
+            self.shared.drain();
+        }
         Ok(())
     }
 }
 
+#[vtable]
 impl dm::Target for LogWrites {
     type PerBio = Pending;
 
@@ -227,10 +282,13 @@ impl dm::Target for LogWrites {
         // Validated before anything is written: a refused log stays as it
         // was.
         let end = if opts.append {
-            Some(append::find_end(&logdev, sector_size).map_err(|why| {
-                ctx.set_error(why);
-                EINVAL
-            })?)
+            let owned = ownership::owned(logdev.devt());
+            Some(
+                append::find_end(&logdev, sector_size, owned).map_err(|why| {
+                    ctx.set_error(why);
+                    EINVAL
+                })?,
+            )
         } else {
             None
         };
@@ -255,6 +313,7 @@ impl dm::Target for LogWrites {
             len,
             dev_discards: AtomicBool::new(true),
             failed: AtomicU64::new(0),
+            id: ownership::new_id(),
         })
     }
 
@@ -312,13 +371,16 @@ impl dm::Target for LogWrites {
                 return MapResult::Kill;
             }
         };
-        let mut covered = List::new();
-        if flush {
-            covered.push_all_back(&mut self.shared.q.lock().unflushed);
-        }
+        // A flush covers the writes that completed before it was
+        // submitted, which is before dm passes it down.
+        let cut = if flush {
+            self.shared.q.lock().flush_cut()
+        } else {
+            0
+        };
         *pb = Some(Pending {
             block,
-            covered,
+            cut,
             write_through,
         });
         if discard && !self.dev_discards.load(Ordering::Relaxed) {
@@ -331,7 +393,7 @@ impl dm::Target for LogWrites {
     fn end_io(&self, bio: &mut Bio, pb: Option<Pending>, status: u8) {
         let Some(Pending {
             block,
-            mut covered,
+            cut,
             write_through,
         }) = pb
         else {
@@ -342,28 +404,66 @@ impl dm::Target for LogWrites {
         }
         let flags = block.header.flags;
         if status != 0 {
-            self.not_logged(&block.header, status, covered);
+            self.not_logged(&block.header, status);
             return;
         }
         let mut q = self.shared.q.lock();
         if flags & FLAG_FLUSH != 0 {
-            // The covered blocks are held already.
-            q.logging.push_all_back(&mut covered);
-            q.logging.push_back(block);
+            q.flushed(cut, block);
         } else if flags & FLAG_FUA != 0 || write_through {
-            q.hold(block, true);
+            q.completed_durable(block);
         } else {
-            q.hold(block, false);
+            q.completed_plain(block);
             // Past half the bound, have the thread flush the data device,
             // so the held writes get logged before writers must wait.
             let max = self.shared.max_held;
-            if max == 0 || q.held < max / 2 || q.flush_in_flight || q.flush_wanted {
+            if max == 0 || q.held < max / 2 || !q.want_target_flush() {
                 return;
             }
-            q.flush_wanted = true;
         }
         drop(q);
         self.shared.work.notify_all();
+    }
+
+    fn preresume(&self) -> Result {
+        let s = &self.shared;
+        if !self.opts.append || s.q.lock().lifecycle != Lifecycle::Loaded {
+            return Ok(());
+        }
+        // The table this one replaces wrote its last entries when it was
+        // suspended, after our constructor looked: find the end again.
+        let owned = ownership::owned(s.logdev.devt());
+        let end = append::find_end(&s.logdev, s.sector_size, owned).map_err(|why| {
+            dm_warn!("append: {}", why.to_str().unwrap_or("?"));
+            EINVAL
+        })?;
+        let mut q = s.q.lock();
+        q.logged_entries = end.entries;
+        q.super_entries = end.entries;
+        q.next_sector = end.next_sector;
+        Ok(())
+    }
+
+    fn resume(&self) {
+        self.shared.q.lock().lifecycle = Lifecycle::Live;
+        ownership::claim(self.shared.logdev.devt(), self.id);
+    }
+
+    fn postsuspend(&self) {
+        // Whatever completed is made durable and written, so that nothing
+        // is lost if another table takes over the log device, and the log
+        // is whole while the device is suspended.
+        let live = {
+            let mut q = self.shared.q.lock();
+            let live = q.lifecycle == Lifecycle::Live;
+            if live {
+                q.lifecycle = Lifecycle::Suspended;
+            }
+            live
+        };
+        if live {
+            self.shared.drain();
+        }
     }
 
     fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>) {
@@ -456,16 +556,23 @@ impl dm::Target for LogWrites {
 
 impl Drop for LogWrites {
     fn drop(&mut self) {
-        {
-            let mut q = self.shared.q.lock();
-            let q = &mut *q;
-            q.logging.push_all_back(&mut q.unflushed);
+        let s = &self.shared;
+        // A table that never went live has not touched the log device, and
+        // one that another table replaced on it must not touch it again:
+        // the log there is not ours any more.
+        let resumed = s.q.lock().lifecycle != Lifecycle::Loaded;
+        if resumed && ownership::release(s.logdev.devt(), self.id) {
+            // dm suspended the device first (postsuspend drained it), but
+            // drain again: C logs writes still waiting for a flush as if
+            // they were durable; a flush of ours makes them so.
+            s.drain();
+            // Nice to have: it updates the super block to include everything.
+            let _ = self.mark(append::END_MARK);
         }
-        // Nice to have: it updates the super block to include everything.
-        let _ = self.mark(b"dm-log-writes-end");
-        self.shared.q.lock().stopping = true;
-        self.shared.work.notify_all();
-        // Joins the thread, which drains the list and waits for its I/O.
+        s.q.lock().lifecycle = Lifecycle::Stopping;
+        s.work.notify_all();
+        // Joins the thread, which writes what is queued, waits for its
+        // I/O and for its own flush, and exits.
         drop(self.thread.take());
     }
 }

@@ -16,6 +16,9 @@ use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
+/// The mark the destructor writes last, closing a log.
+pub(crate) const END_MARK: &[u8] = b"dm-log-writes-end";
+
 /// Where an existing log ends.
 pub(crate) struct LogEnd {
     /// Entries the super block counts (all of them valid).
@@ -25,9 +28,15 @@ pub(crate) struct LogEnd {
 }
 
 /// Finds the end of the log on `logdev`, whose log sectors must be
-/// `sector_size` bytes. On failure returns the constructor's error text
-/// (the kernel log has the details).
-pub(crate) fn find_end(logdev: &TableDev, sector_size: u32) -> Result<LogEnd, &'static CStr> {
+/// `sector_size` bytes. `count_is_exact`: a table of ours wrote the log and
+/// counted every entry when it suspended (or is live and will), so entries
+/// past the count are an older log's. On failure returns the constructor's
+/// error text (the kernel log has the details).
+pub(crate) fn find_end(
+    logdev: &TableDev,
+    sector_size: u32,
+    count_is_exact: bool,
+) -> Result<LogEnd, &'static CStr> {
     let ss = sector_size as usize;
     let factor = u64::from(sector_size >> 9);
     let end = logdev.nr_sectors();
@@ -57,7 +66,13 @@ pub(crate) fn find_end(logdev: &TableDev, sector_size: u32) -> Result<LogEnd, &'
         return Err(c_str!("Log sector size differs from the data device's"));
     }
     let mut next = factor;
+    let mut closed = sup.nr_entries == 0;
     for i in 0..sup.nr_entries {
+        // A huge or hostile count must not hold `dmsetup` for ever.
+        if i % 1024 == 1023 && kernel::current!().signal_pending() {
+            dm_warn!("append: interrupted at entry {} of {}", i, sup.nr_entries);
+            return Err(c_str!("Interrupted while reading the log"));
+        }
         if next.saturating_add(factor) > end {
             dm_warn!(
                 "append: entry {} of {} lies past the log device",
@@ -67,7 +82,7 @@ pub(crate) fn find_end(logdev: &TableDev, sector_size: u32) -> Result<LogEnd, &'
             return Err(c_str!("Log entries run past the log device"));
         }
         read(next, &mut buf)?;
-        let (h, _) = EntryHeader::decode(&buf).map_err(|e| {
+        let (h, text) = EntryHeader::decode(&buf).map_err(|e| {
             dm_warn!(
                 "append: entry {} at 512-byte sector {} is invalid: {:?}",
                 i,
@@ -76,6 +91,7 @@ pub(crate) fn find_end(logdev: &TableDev, sector_size: u32) -> Result<LogEnd, &'
             );
             c_str!("Log holds an invalid entry")
         })?;
+        closed = h.is_mark() && text == END_MARK;
         // Checked: a corrupt length must be an error, not an overflow.
         next = h
             .data_sectors()
@@ -90,6 +106,22 @@ pub(crate) fn find_end(logdev: &TableDev, sector_size: u32) -> Result<LogEnd, &'
                 sup.nr_entries
             );
             return Err(c_str!("Log entries run past the log device"));
+        }
+    }
+    // The super block is rewritten at FUA writes and marks only: after a
+    // crash, entries may follow the ones it counts. Appending would write
+    // over them, and they may hold writes a flush had made durable, so
+    // refuse unless the log was closed by its end mark (then what follows
+    // is an older log's leftovers).
+    if !closed && !count_is_exact && next.saturating_add(factor) <= end {
+        read(next, &mut buf)?;
+        if EntryHeader::decode(&buf).is_ok() {
+            dm_warn!(
+                "append: a valid entry follows the {} entries the super block counts, at 512-byte sector {}: the log was not closed and its super block lags (a crash?); refusing to overwrite it",
+                sup.nr_entries,
+                next
+            );
+            return Err(c_str!("Log has entries past its super block count"));
         }
     }
     Ok(LogEnd {

@@ -9,7 +9,9 @@ use crate::bio::Bio;
 use crate::page::NoIoScope;
 use core::marker::PhantomData;
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::error::{to_result, Result};
+use kernel::prelude::vtable;
 use kernel::str::CStr;
 use kernel::types::Opaque;
 use kernel::ThisModule;
@@ -37,7 +39,9 @@ pub(crate) enum StatusType {
 }
 
 /// A device-mapper target. One value exists per table line; `Drop` is the
-/// destructor (`dtr`).
+/// destructor (`dtr`). The suspend and resume callbacks are optional: dm
+/// gets them only when the implementation defines them (`#[vtable]`).
+#[vtable]
 pub(crate) trait Target: Sized + Send + Sync {
     /// State a bio carries from `map` to `end_io` (`dm_per_bio_data`).
     type PerBio: Send;
@@ -60,6 +64,21 @@ pub(crate) trait Target: Sized + Send + Sync {
     /// The device ioctls go to, and whether it maps the whole target, so
     /// that ioctls may pass through unchanged (`prepare_ioctl`).
     fn prepare_ioctl(&self) -> (&TableDev, bool);
+    /// Called before the device is resumed, in process context; an error
+    /// fails the resume (`preresume`).
+    fn preresume(&self) -> Result {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+    /// Called when the device has been resumed and I/O may reach the
+    /// target (`resume`).
+    fn resume(&self) {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+    /// Called once the device is suspended: no bio of this table is in
+    /// flight any more, and none arrives until a resume (`postsuspend`).
+    fn postsuspend(&self) {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The string arguments of a table line or message.
@@ -149,6 +168,12 @@ impl TableDev {
     /// `bdev_physical_block_size()`.
     pub(crate) fn physical_block_size(&self) -> u32 {
         self.limits().physical_block_size
+    }
+
+    /// The device number (`bd_dev`, `MKDEV(major, minor)`).
+    pub(crate) fn devt(&self) -> u32 {
+        // SAFETY: The device is open; `bd_dev` never changes.
+        unsafe { (*self.bdev()).bd_dev }
     }
 
     /// Whether both are the same block device (`dm_get_device` hands out
@@ -396,6 +421,21 @@ impl<T: Target> Registration<T> {
             io_hints: Some(io_hints_cb::<T>),
             iterate_devices: Some(iterate_devices_cb::<T>),
             prepare_ioctl: Some(prepare_ioctl_cb::<T>),
+            preresume: if T::HAS_PRERESUME {
+                Some(preresume_cb::<T>)
+            } else {
+                None
+            },
+            resume: if T::HAS_RESUME {
+                Some(resume_cb::<T>)
+            } else {
+                None
+            },
+            postsuspend: if T::HAS_POSTSUSPEND {
+                Some(postsuspend_cb::<T>)
+            } else {
+                None
+            },
             ..Default::default()
         };
         let tt = KBox::new(Opaque::new(tt), GFP_KERNEL)?;
@@ -637,6 +677,40 @@ unsafe extern "C" fn prepare_ioctl_cb<T: Target>(
     // SAFETY: As above.
     unsafe { *bdev = dev.bdev() };
     i32::from(!whole)
+}
+
+/// Device-mapper's `preresume` callback for target type `T`.
+///
+/// # Safety
+///
+/// Only device-mapper calls this, as its C contract for `preresume` says:
+/// `ti` is a live target of this type (constructed by `ctr_cb::<T>`).
+unsafe extern "C" fn preresume_cb<T: Target>(ti: *mut bindings::dm_target) -> i32 {
+    // SAFETY: The target is constructed.
+    match unsafe { target::<T>(ti) }.preresume() {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Device-mapper's `resume` callback for target type `T`.
+///
+/// # Safety
+///
+/// As for [`preresume_cb`].
+unsafe extern "C" fn resume_cb<T: Target>(ti: *mut bindings::dm_target) {
+    // SAFETY: The target is constructed.
+    unsafe { target::<T>(ti) }.resume()
+}
+
+/// Device-mapper's `postsuspend` callback for target type `T`.
+///
+/// # Safety
+///
+/// As for [`preresume_cb`].
+unsafe extern "C" fn postsuspend_cb<T: Target>(ti: *mut bindings::dm_target) {
+    // SAFETY: The target is constructed.
+    unsafe { target::<T>(ti) }.postsuspend()
 }
 
 /// `DMERR`-style message for the kernel log, prefixed like C targets'.

@@ -9,8 +9,8 @@ use crate::append::LogEnd;
 use crate::dm::{dm_err, TableDev};
 use crate::kthread;
 use crate::log_io::{plugged, submit_write, Completion, IoBatch, WriteKind};
-use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK};
-use crate::page::{NoIoPage, PageBuf, PAGE_SIZE};
+use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
+use crate::page::{NoIoPage, NoIoScope, PageBuf, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
@@ -64,15 +64,65 @@ impl Block {
     }
 }
 
+/// The flush the target itself sends to the data device (to bound memory,
+/// or to make completed writes durable before a suspend or remove). At most
+/// one is in flight; these transitions, all under the queue lock, are the
+/// only way to change it.
+pub(crate) enum TargetFlush {
+    /// None wanted or in flight.
+    Idle,
+    /// Asked for; the thread sends it next.
+    Wanted,
+    /// Sent; when it succeeds the writes that had completed before it
+    /// (sequence numbers up to `cut`) become durable, followed by `entry`.
+    InFlight { cut: u64, entry: ListArc<Block> },
+}
+
+/// Where the table is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// Constructed (`dmsetup create` or `reload`), never resumed: it has
+    /// not touched the log device and must not, since the table beside it
+    /// may be logging there.
+    Loaded,
+    /// Resumed: I/O may arrive.
+    Live,
+    /// Suspended after having been live: the log is drained.
+    Suspended,
+    /// The destructor runs: drain `logging`, then exit.
+    Stopping,
+}
+
 /// What map, end_io, messages and the thread share, under one lock.
+///
+/// # Invariants
+///
+/// `unflushed` holds, in completion order, the plain writes that completed
+/// and are not known durable yet; they carry the consecutive sequence
+/// numbers `completed - unflushed_len + 1 ..= completed`. Durability only
+/// ever moves a prefix of `unflushed` to `logging` ([`Queues::durable_to`]),
+/// so `logging` is in the order writes became durable.
 pub(crate) struct Queues {
-    /// Completed writes not yet covered by a completed flush.
-    pub(crate) unflushed: List<Block>,
+    unflushed: List<Block>,
+    unflushed_len: u64,
+    /// Plain writes that ever completed: the sequence number of the newest.
+    completed: u64,
     /// Blocks to write to the log, in order.
     pub(crate) logging: List<Block>,
-    /// Set by the destructor: drain `logging`, then exit.
-    pub(crate) stopping: bool,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) target_flush: TargetFlush,
+    /// The last flush the target sent failed: writers stop waiting for
+    /// room until one succeeds (a device that fails flushes must not hang
+    /// them).
+    pub(crate) target_flush_failed: bool,
+    /// The thread should write the super block counting every entry
+    /// written so far (a suspend drains the log).
+    pub(crate) super_wanted: bool,
+    /// The thread is writing entries it took off `logging`.
+    pub(crate) busy: bool,
     pub(crate) logged_entries: u64,
+    /// Entries the last super block written counts.
+    pub(crate) super_entries: u64,
     /// Next free 512-byte sector of the log device.
     pub(crate) next_sector: u64,
     /// Size of the log device in 512-byte sectors.
@@ -81,25 +131,72 @@ pub(crate) struct Queues {
     /// taken off `unflushed` or `logging` yet: the memory the bound
     /// (`Shared::max_held`) limits.
     pub(crate) held: u64,
-    /// The thread should flush the data device itself (`held` is high).
-    pub(crate) flush_wanted: bool,
-    /// A flush the target sent is in flight; `flush_covered` holds the
-    /// writes it covers and `flush_block` its entry.
-    pub(crate) flush_in_flight: bool,
-    pub(crate) flush_covered: List<Block>,
-    pub(crate) flush_block: Option<ListArc<Block>>,
 }
 
 impl Queues {
-    /// Puts a completed block on `logging` or `unflushed`, counting its
-    /// data as held.
-    pub(crate) fn hold(&mut self, block: ListArc<Block>, durable: bool) {
+    /// A plain write completed: it waits for a flush.
+    pub(crate) fn completed_plain(&mut self, block: ListArc<Block>) {
         self.held += block.data_len();
-        if durable {
-            self.logging.push_back(block);
-        } else {
-            self.unflushed.push_back(block);
+        self.unflushed.push_back(block);
+        self.unflushed_len += 1;
+        self.completed += 1;
+    }
+
+    /// A write that is durable at completion (FUA, write-through) or a
+    /// mark: logged next, after everything that became durable before.
+    pub(crate) fn completed_durable(&mut self, block: ListArc<Block>) {
+        self.held += block.data_len();
+        self.logging.push_back(block);
+    }
+
+    /// The sequence number a flush submitted now covers: every plain write
+    /// completed so far.
+    pub(crate) fn flush_cut(&self) -> u64 {
+        self.completed
+    }
+
+    /// A flush that covers writes up to `cut` completed: those not logged
+    /// yet become durable now, in completion order, then the flush's own
+    /// entry. Whichever flush completes first logs them, so concurrent,
+    /// reordered and target-issued flushes all keep durability order.
+    pub(crate) fn flushed(&mut self, cut: u64, entry: ListArc<Block>) {
+        self.durable_to(cut);
+        self.logging.push_back(entry);
+    }
+
+    fn durable_to(&mut self, cut: u64) {
+        let oldest = self.completed - self.unflushed_len;
+        let n = cut.saturating_sub(oldest).min(self.unflushed_len);
+        for _ in 0..n {
+            if let Some(b) = self.unflushed.pop_front() {
+                self.logging.push_back(b);
+            }
         }
+        self.unflushed_len -= n;
+    }
+
+    pub(crate) fn has_unflushed(&self) -> bool {
+        self.unflushed_len != 0
+    }
+
+    /// Asks the thread for a flush of its own unless one is wanted or in
+    /// flight already. Returns whether the thread must be woken.
+    pub(crate) fn want_target_flush(&mut self) -> bool {
+        if matches!(self.target_flush, TargetFlush::Idle) {
+            self.target_flush = TargetFlush::Wanted;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Nothing queued, wanted or being written: the log device holds all
+    /// that is durable.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.logging.is_empty()
+            && matches!(self.target_flush, TargetFlush::Idle)
+            && !self.super_wanted
+            && !self.busy
     }
 }
 
@@ -108,12 +205,16 @@ impl Queues {
 pub(crate) struct Shared {
     #[pin]
     pub(crate) q: SpinLockIrq<Queues>,
-    /// Signalled when `logging` gains blocks, `stopping` or
-    /// `flush_wanted` is set.
+    /// Signalled when the thread has work: `logging` gains blocks, a
+    /// target flush or super block is wanted, or the table stops.
     #[pin]
     pub(crate) work: CondVar,
-    /// Signalled when `held` drops, or logging stops: writers waiting for
-    /// room under the bound re-check.
+    /// Signalled when the thread becomes idle ([`Queues::is_idle`]) or
+    /// logging stops: suspend and remove wait for it.
+    #[pin]
+    pub(crate) idle: CondVar,
+    /// Signalled when `held` drops, a target flush fails, or logging
+    /// stops: writers waiting for room under the bound re-check.
     #[pin]
     pub(crate) room: CondVar,
     /// Bound on `held` in bytes (0: none). A write that would exceed it
@@ -161,20 +262,24 @@ impl Shared {
                 q <- new_spinlock_irq!(
                     Queues {
                         unflushed: List::new(),
+                        unflushed_len: 0,
+                        completed: 0,
                         logging: List::new(),
-                        stopping: false,
+                        lifecycle: Lifecycle::Loaded,
+                        target_flush: TargetFlush::Idle,
+                        target_flush_failed: false,
+                        super_wanted: false,
+                        busy: false,
                         logged_entries,
+                        super_entries: logged_entries,
                         next_sector,
                         end_sector,
                         held: 0,
-                        flush_wanted: false,
-                        flush_in_flight: false,
-                        flush_covered: List::new(),
-                        flush_block: None,
                     },
                     "log_writes::Queues"
                 ),
                 work <- new_condvar!("log_writes::work"),
+                idle <- new_condvar!("log_writes::idle"),
                 room <- new_condvar!("log_writes::room"),
                 max_held,
                 flushes,
@@ -199,6 +304,29 @@ impl Shared {
         // cannot miss this.
         let _q = self.q.lock();
         self.room.notify_all();
+        self.idle.notify_all();
+    }
+
+    /// Makes every completed write durable (a flush of our own if any
+    /// waits for one) and waits until the log device holds all of it and
+    /// a super block that counts it. Process context; no bio of the table
+    /// may be in flight (suspended or being destroyed), or this could wait
+    /// for writes that keep coming.
+    pub(crate) fn drain(&self) {
+        let mut q = self.q.lock();
+        if q.has_unflushed() && self.enabled.load(Ordering::Relaxed) && q.want_target_flush() {
+            self.work.notify_all();
+        }
+        q.super_wanted = true;
+        self.work.notify_all();
+        while !q.is_idle() && self.enabled.load(Ordering::Relaxed) {
+            self.idle.wait(&mut q);
+        }
+        // Logging was disabled: wait for a flush still in flight, whose
+        // completion refers to this state.
+        while matches!(q.target_flush, TargetFlush::InFlight { .. }) {
+            self.idle.wait(&mut q);
+        }
     }
 }
 
@@ -213,48 +341,22 @@ struct Job {
 /// What the thread does next.
 enum Step {
     Log(Job),
-    /// Too much is held: flush the data device so the unflushed writes
-    /// become durable and can be logged.
+    /// A flush of its own is wanted: send it.
     Flush,
-    /// The log is full: logging is off; make the super block count the
-    /// entries that are on the log device.
-    Seal {
+    /// Write the super block counting `entries` (after a seal, or asked for
+    /// by a drain).
+    Super {
         entries: u64,
     },
+    /// Nothing to do: wait for work.
+    Idle,
+    /// Stopping with nothing left.
+    Exit,
 }
 
-/// Takes the next block to log, reserving its log space like the C target
-/// does, or returns `None` once stopping with nothing left.
-fn next_job(s: &Shared, batch: &IoBatch) -> Option<Step> {
-    loop {
-        let mut q = s.q.lock();
-        if q.flush_wanted && !q.flush_in_flight && !q.stopping {
-            q.flush_wanted = false;
-            return Some(Step::Flush);
-        }
-        let Some(block) = q.logging.pop_front() else {
-            if q.stopping {
-                drop(q);
-                let _ = batch.wait();
-                let _ = s.flushes.wait();
-                return None;
-            }
-            drop(q);
-            // Idle: let in-flight log writes finish, so errors surface and
-            // nothing is outstanding while we sleep.
-            if let Err(status) = batch.wait() {
-                s.disable(format_args!("Error writing log block, error={status}"));
-            }
-            let mut q = s.q.lock();
-            if q.logging.is_empty() && !q.stopping && !q.flush_wanted {
-                // Kthreads get no signals: an early return is just a
-                // spurious wakeup, and the loop re-checks.
-                let _ = s.work.wait_interruptible(&mut q);
-            }
-            drop(q);
-            kthread::try_to_freeze();
-            continue;
-        };
+/// Takes the next step, reserving a block's log space like the C target.
+fn next_step(s: &Shared, q: &mut Queues) -> Step {
+    while let Some(block) = q.logging.pop_front() {
         q.held = q.held.saturating_sub(block.data_len());
         if s.max_held != 0 && q.held < s.max_held {
             s.room.notify_all();
@@ -267,19 +369,43 @@ fn next_job(s: &Shared, batch: &IoBatch) -> Option<Step> {
         q.next_sector += s.sector_factor * (1 + h.data_sectors());
         if q.end_sector != 0 && q.next_sector >= q.end_sector {
             s.enabled.store(false, Ordering::Relaxed);
-            let entries = q.logged_entries;
-            drop(q);
             dm_err!("Ran out of space on the logdev");
-            return Some(Step::Seal { entries });
+            // C leaves the count of the last FUA or mark; every entry
+            // written so far is complete, so count them all.
+            q.busy = true;
+            s.room.notify_all();
+            return Step::Super {
+                entries: q.logged_entries,
+            };
         }
         q.logged_entries += 1;
-        return Some(Step::Log(Job {
+        q.busy = true;
+        return Step::Log(Job {
             block: block.into_arc(),
             sector,
             update_super: h.flags & (FLAG_FUA | FLAG_MARK) != 0,
             entries: q.logged_entries,
-        }));
+        });
     }
+    if matches!(q.target_flush, TargetFlush::Wanted) {
+        if s.enabled.load(Ordering::Relaxed) {
+            return Step::Flush;
+        }
+        q.target_flush = TargetFlush::Idle;
+    }
+    if q.super_wanted {
+        q.super_wanted = false;
+        if q.super_entries != q.logged_entries && s.enabled.load(Ordering::Relaxed) {
+            q.busy = true;
+            return Step::Super {
+                entries: q.logged_entries,
+            };
+        }
+    }
+    if q.lifecycle == Lifecycle::Stopping && matches!(q.target_flush, TargetFlush::Idle) {
+        return Step::Exit;
+    }
+    Step::Idle
 }
 
 /// The header sector of an entry plus the entry it belongs to: what the
@@ -386,68 +512,74 @@ fn update_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) {
         .map_err(|st| (st, "Error writing log block"))
         .and_then(|()| write_super(s, batch, entries).map_err(|_| (0, "Couldn't write super")))
         .and_then(|()| batch.wait().map_err(|st| (st, "Error writing log block")));
-    if let Err((status, what)) = r {
-        s.disable(format_args!("{what}, error={status}"));
+    match r {
+        Ok(()) => {
+            let mut q = s.q.lock();
+            q.super_entries = q.super_entries.max(entries);
+        }
+        Err((status, what)) => s.disable(format_args!("{what}, error={status}")),
     }
 }
 
-/// Sends an empty flush to the data device covering every write on
-/// `unflushed`, as if the filesystem had: when it completes, they and the
-/// flush's own entry move to `logging` (see `Completion for Shared`).
-fn flush_data_device(s: &Arc<Shared>) -> Result {
+/// A flush the target sends itself, in flight.
+struct OwnFlush {
+    shared: Arc<Shared>,
+}
+
+/// Sends an empty flush to the data device, as if the filesystem had: when
+/// it completes, the writes completed before it become durable and are
+/// logged, followed by a FLUSH entry flagged as the target's own so that
+/// readers can tell it from one the filesystem asked for.
+fn send_target_flush(s: &Arc<Shared>) -> Result {
     let header = EntryHeader {
-        flags: FLAG_FLUSH,
+        flags: FLAG_FLUSH | FLAG_TARGET,
         ..Default::default()
     };
-    let block = Block::new(header, None, KVec::new())?;
+    let entry = Block::new(header, None, KVec::new())?;
     {
         let mut q = s.q.lock();
-        let q = &mut *q;
-        q.flush_covered.push_all_back(&mut q.unflushed);
-        q.flush_block = Some(block);
-        q.flush_in_flight = true;
+        if !matches!(q.target_flush, TargetFlush::Wanted) {
+            return Ok(());
+        }
+        let cut = q.flush_cut();
+        q.target_flush = TargetFlush::InFlight { cut, entry };
     }
-    let r = submit_write(
-        &s.dev,
-        0,
-        WriteKind::Flush,
-        0,
-        &s.flushes,
-        s.clone(),
-        |_, _| Ok(()),
-    );
+    let owner = Arc::new(OwnFlush { shared: s.clone() }, GFP_KERNEL)?;
+    let r = submit_write(&s.dev, 0, WriteKind::Flush, 0, &s.flushes, owner, |_, _| {
+        Ok(())
+    });
     if r.is_err() {
         // Not sent: as if it had failed.
-        s.done(1);
+        s.target_flush_done(1);
     }
     r
 }
 
-impl Completion for Shared {
-    /// A flush from `flush_data_device` completed.
-    fn done(&self, status: u8) {
+impl Shared {
+    fn target_flush_done(&self, status: u8) {
         let mut q = self.q.lock();
         let q = &mut *q;
-        let mut covered = List::new();
-        covered.push_all_back(&mut q.flush_covered);
-        let block = q.flush_block.take();
-        q.flush_in_flight = false;
-        match block {
-            Some(block) if status == 0 => {
-                q.logging.push_all_back(&mut covered);
-                q.logging.push_back(block);
-            }
-            _ => {
-                // Not known durable: back to wait for the next flush,
-                // ahead of what completed since.
-                covered.push_all_back(&mut q.unflushed);
-                q.unflushed.push_all_back(&mut covered);
-                if status != 0 {
-                    dm_err!("A flush the target sent failed: error {}", status);
-                }
+        if let TargetFlush::InFlight { cut, entry } =
+            core::mem::replace(&mut q.target_flush, TargetFlush::Idle)
+        {
+            if status == 0 {
+                q.flushed(cut, entry);
+                q.target_flush_failed = false;
+            } else {
+                // The writes stay on `unflushed`, not known durable.
+                q.target_flush_failed = true;
+                dm_err!("A flush the target sent failed: error {}", status);
+                self.room.notify_all();
             }
         }
         self.work.notify_all();
+        self.idle.notify_all();
+    }
+}
+
+impl Completion for OwnFlush {
+    fn done(&self, status: u8) {
+        self.shared.target_flush_done(status);
     }
 }
 
@@ -459,17 +591,24 @@ pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
     // Entries are consecutive on the log device: with the thread plugged,
     // the block layer merges their bios until it sleeps (idle, or waiting
     // before a super block update), which flushes the plug.
-    plugged(|| run_plugged(&s, &batch));
+    // Every allocation of the thread behaves as GFP_NOIO: writers may be
+    // waiting on it, and reclaim must not wait for I/O to the devices it
+    // serves.
+    plugged(|| {
+        let _noio = NoIoScope::enter();
+        run_plugged(&s, &batch)
+    });
 }
 
 fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
     let (s, batch) = (&**arc, batch);
     let mut started = s.appending;
-    while let Some(step) = next_job(s, batch) {
+    loop {
+        let step = next_step(s, &mut s.q.lock());
         let job = match step {
             Step::Log(job) => job,
             Step::Flush => {
-                if let Err(e) = flush_data_device(arc) {
+                if let Err(e) = send_target_flush(arc) {
                     s.disable(format_args!(
                         "Couldn't flush the data device: error {}",
                         e.to_errno()
@@ -477,10 +616,27 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
                 }
                 continue;
             }
-            // C leaves the count of the last FUA or mark; every entry
-            // written so far is complete, so count them all.
-            Step::Seal { entries } => {
+            Step::Super { entries } => {
                 update_super(s, batch, entries);
+                s.q.lock().busy = false;
+                continue;
+            }
+            Step::Exit => break,
+            Step::Idle => {
+                // Let in-flight log writes finish, so errors surface and
+                // nothing is outstanding while we sleep.
+                if let Err(status) = batch.wait() {
+                    s.disable(format_args!("Error writing log block, error={status}"));
+                }
+                let mut q = s.q.lock();
+                if matches!(next_step_peek(&q), Peek::Nothing) {
+                    s.idle.notify_all();
+                    // Kthreads get no signals: an early return is just a
+                    // spurious wakeup, and the loop re-checks.
+                    let _ = s.work.wait_interruptible(&mut q);
+                }
+                drop(q);
+                kthread::try_to_freeze();
                 continue;
             }
         };
@@ -497,10 +653,31 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
                 "Couldn't write log entry: error {}",
                 e.to_errno()
             ));
-            continue;
-        }
-        if job.update_super {
+        } else if job.update_super {
             update_super(s, batch, job.entries);
         }
+        s.q.lock().busy = false;
+    }
+    let _ = batch.wait();
+    let _ = s.flushes.wait();
+}
+
+enum Peek {
+    Something,
+    Nothing,
+}
+
+/// Whether the thread has anything to do, without taking it.
+fn next_step_peek(q: &Queues) -> Peek {
+    let flush_idle = matches!(q.target_flush, TargetFlush::Idle);
+    // An in-flight flush is not work: its completion wakes the thread.
+    if !q.logging.is_empty()
+        || matches!(q.target_flush, TargetFlush::Wanted)
+        || q.super_wanted
+        || (q.lifecycle == Lifecycle::Stopping && flush_idle)
+    {
+        Peek::Something
+    } else {
+        Peek::Nothing
     }
 }

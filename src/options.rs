@@ -10,8 +10,10 @@ use core::fmt::Write;
 use kernel::c_str;
 use kernel::str::CStr;
 
-/// Default bound on the memory held for writes not yet logged.
-pub(crate) const DEFAULT_MAX_HELD_MB: u64 = 256;
+/// Default bound on the memory held for writes not yet logged: none, like
+/// C. A bound makes the target send flushes of its own, which changes the
+/// crash states the log describes, so it is opt-in (`max_held_mb:<MiB>`).
+pub(crate) const DEFAULT_MAX_HELD_MB: u64 = 0;
 
 pub(crate) struct Options {
     /// `append`: continue the log already on the log device.

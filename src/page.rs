@@ -100,6 +100,8 @@ impl Drop for NoIoPage {
 /// may allocate with ordinary flags there without recursing into I/O.
 pub(crate) struct NoIoScope {
     saved: u32,
+    /// The scope must end on the task that began it: not `Send`.
+    _not_send: core::marker::PhantomData<*mut ()>,
 }
 
 impl NoIoScope {
@@ -113,7 +115,10 @@ impl NoIoScope {
             (*task).flags |= bindings::PF_MEMALLOC_NOIO;
             saved
         };
-        NoIoScope { saved }
+        NoIoScope {
+            saved,
+            _not_send: core::marker::PhantomData,
+        }
     }
 }
 

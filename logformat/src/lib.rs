@@ -41,16 +41,25 @@ pub const FLAG_DISCARD: u64 = 1 << 2;
 pub const FLAG_MARK: u64 = 1 << 3;
 /// Entry flag: metadata write (`REQ_META`).
 pub const FLAG_METADATA: u64 = 1 << 4;
+/// Entry flag (this project's, with [`FLAG_FLUSH`]): a flush the target sent
+/// to the data device on its own (to bound the memory it holds, or before a
+/// suspend or remove), not one the filesystem asked for. It is a real
+/// durability point; a crash-consistency check that must only stop where
+/// the filesystem flushed skips it. xfstests' replay-log shows unknown bits
+/// and otherwise treats the entry as a flush.
+pub const FLAG_TARGET: u64 = 1 << 5;
 /// Every flag bit the format defines.
-pub const KNOWN_FLAGS: u64 = FLAG_FLUSH | FLAG_FUA | FLAG_DISCARD | FLAG_MARK | FLAG_METADATA;
+pub const KNOWN_FLAGS: u64 =
+    FLAG_FLUSH | FLAG_FUA | FLAG_DISCARD | FLAG_MARK | FLAG_METADATA | FLAG_TARGET;
 
 /// Names of the flags, in bit order, for display.
-pub const FLAG_NAMES: [(u64, &str); 5] = [
+pub const FLAG_NAMES: [(u64, &str); 6] = [
     (FLAG_FLUSH, "FLUSH"),
     (FLAG_FUA, "FUA"),
     (FLAG_DISCARD, "DISCARD"),
     (FLAG_MARK, "MARK"),
     (FLAG_METADATA, "METADATA"),
+    (FLAG_TARGET, "TARGET"),
 ];
 
 /// Why a sector did not decode.

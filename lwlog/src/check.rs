@@ -7,31 +7,35 @@ use crate::command::{Checker, Verdict};
 use crate::log::{Entry, Log, Source};
 use crate::replay::Replayer;
 use crate::select::Selection;
-use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK};
+use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
 
 /// Where checks run: after entries with any of `flags`, and after every
-/// `every`-th entry.
+/// `every`-th entry. `FLAG_FLUSH` selects the flushes the filesystem
+/// issued, `FLAG_TARGET` those the target sent on its own (a real
+/// durability point, but one a filesystem that forgot a flush would not
+/// have had).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct At {
     pub flags: u64,
     pub every: Option<u64>,
 }
 
-/// Parses a comma-separated list of `fua`, `flush`, `mark`, `discard` and
-/// `every:N`, e.g. `fua,flush`.
+/// Parses a comma-separated list of `fua`, `flush`, `target` (the target's
+/// own flushes), `mark`, `discard` and `every:N`, e.g. `fua,flush`.
 pub fn parse_at(s: &str) -> Result<At, String> {
     let mut at = At::default();
     for part in s.split(',') {
         match part {
             "fua" => at.flags |= FLAG_FUA,
             "flush" => at.flags |= FLAG_FLUSH,
+            "target" => at.flags |= FLAG_TARGET,
             "mark" => at.flags |= FLAG_MARK,
             "discard" => at.flags |= FLAG_DISCARD,
             _ => match part.strip_prefix("every:").map(str::parse::<u64>) {
                 Some(Ok(n)) if n > 0 && at.every.is_none() => at.every = Some(n),
                 _ => {
                     return Err(format!(
-                        "'{part}' is not fua, flush, mark, discard or every:N with N > 0 (once)"
+                        "'{part}' is not fua, flush, target, mark, discard or every:N with N > 0 (once)"
                     ))
                 }
             },
@@ -44,7 +48,13 @@ impl At {
     /// Whether the `nth` entry (counting from 1) of the selection, `e`, is
     /// a check point.
     fn hits(&self, e: &Entry, nth: u64) -> bool {
-        e.has(self.flags) || self.every.is_some_and(|n| nth.is_multiple_of(n))
+        let flags = if e.has(FLAG_TARGET) {
+            // The target's own flush is a point only when asked for.
+            e.flags() & !FLAG_FLUSH
+        } else {
+            e.flags()
+        };
+        flags & self.flags != 0 || self.every.is_some_and(|n| nth.is_multiple_of(n))
     }
 }
 
@@ -136,6 +146,20 @@ mod tests {
     fn parses_lists() {
         let at = parse_at("fua,flush,every:3").unwrap();
         assert_eq!(at.flags, FLAG_FUA | FLAG_FLUSH);
+        let e = |flags| Entry {
+            index: 0,
+            offset: 0,
+            header: logformat::EntryHeader {
+                flags,
+                ..Default::default()
+            },
+            mark: Vec::new(),
+        };
+        assert!(at.hits(&e(FLAG_FLUSH), 1));
+        assert!(!at.hits(&e(FLAG_FLUSH | FLAG_TARGET), 1));
+        assert!(parse_at("target")
+            .unwrap()
+            .hits(&e(FLAG_FLUSH | FLAG_TARGET), 1));
         assert_eq!(at.every, Some(3));
         assert!(parse_at("fua,bogus").is_err());
         assert!(parse_at("every:0").is_err());

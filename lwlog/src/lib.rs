@@ -9,6 +9,7 @@ pub mod command;
 pub mod crash;
 pub mod list;
 pub mod log;
+pub mod oracle;
 pub mod progress;
 pub mod replay;
 pub mod select;

@@ -25,9 +25,12 @@ const EXIT_BAD_LOG: u8 = 3;
 const EXIT_NOT_FOUND: u8 = 4;
 /// The check command failed on a replayed state.
 const EXIT_CHECK_FAILED: u8 = 5;
+/// The log is not a true durability record of the trace.
+const EXIT_ORACLE: u8 = 6;
 
 const EXIT_HELP: &str = "Exit status: 0 success, 1 I/O error, 2 bad usage, 3 invalid log, \
-4 mark/entry/flush/FUA not found, 5 check command failed.";
+4 mark/entry/flush/FUA not found, 5 check command failed, 6 oracle: the log is not a true \
+durability record.";
 
 #[derive(Parser)]
 #[command(
@@ -81,6 +84,29 @@ enum Cmd {
         /// Log device or image.
         log: PathBuf,
     },
+    /// Check the log against a block trace of what the data device saw
+    /// (the durability oracle): every flush, FUA and mark entry must be
+    /// preceded by exactly the writes durable at that moment, in durability
+    /// order. Names the first entry that is not.
+    #[command(after_help = EXIT_HELP)]
+    Oracle {
+        /// Log device or image.
+        log: PathBuf,
+        /// Text of tracefs' `trace` with block_bio_queue/complete events
+        /// (counter clock) and `lwmark-begin/-end NAME` markers.
+        #[arg(long)]
+        trace: PathBuf,
+        /// The log-writes device, MAJOR:MINOR.
+        #[arg(long, value_parser = parse_devno)]
+        top: (u32, u32),
+        /// The device between the target and the data disk, MAJOR:MINOR.
+        #[arg(long, value_parser = parse_devno)]
+        probe: (u32, u32),
+        /// The log was cut short (logging failed or the log filled): do not
+        /// require every durable write to be in it.
+        #[arg(long)]
+        partial: bool,
+    },
     /// Write the log's entries onto TARGET, in log order.
     #[command(after_help = EXIT_HELP)]
     Replay {
@@ -103,8 +129,9 @@ enum Cmd {
         /// The check command, e.g. 'e2fsck -fn $LWLOG_DEV'.
         #[arg(long)]
         fsck: String,
-        /// When to check: a comma-separated list of fua, flush, mark,
-        /// discard and every:N (entries), e.g. fua,flush.
+        /// When to check: a comma-separated list of fua, flush (the
+        /// filesystem's), target (the target's own flushes under
+        /// max_held_mb), mark, discard and every:N (entries), e.g. fua,flush.
         #[arg(long, value_parser = check::parse_at)]
         at: At,
         /// Check at most this many of the points, evenly spaced, the last
@@ -356,6 +383,51 @@ fn verify_cmd(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+fn parse_devno(s: &str) -> Result<(u32, u32), String> {
+    s.split_once(':')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| format!("'{s}' is not MAJOR:MINOR"))
+}
+
+fn oracle_cmd(
+    path: &Path,
+    trace: &Path,
+    top: (u32, u32),
+    probe: (u32, u32),
+    complete: bool,
+) -> Result<(), Failure> {
+    let log = Log::open(path)?;
+    let factor = u64::from(log.sector_size() / 512);
+    let mut entries = Vec::new();
+    for e in log.entries() {
+        let e = e?;
+        entries.push(lwlog::oracle::LogEntry {
+            index: e.index,
+            sector: e.header.sector * factor,
+            nr: e.header.nr_sectors * factor,
+            flags: e.header.flags,
+            mark: e.mark.clone(),
+        });
+    }
+    let text = std::fs::read_to_string(trace).map_err(io_fail("cannot read", trace))?;
+    let events =
+        lwlog::oracle::parse_trace(&text).map_err(|e| Failure(EXIT_BAD_LOG, e.to_string()))?;
+    let r = lwlog::oracle::check(&events, top, probe, &entries, complete)
+        .map_err(|v| Failure(EXIT_ORACLE, format!("not a true durability record: {v}")))?;
+    println!(
+        "oracle: true durability record: {} entries ({} writes, {} discards, {} FUA, {} flushes, {} marks) against {} trace events; {} writes never became durable",
+        r.entries,
+        r.writes,
+        r.discards,
+        r.fua,
+        r.flushes,
+        r.marks,
+        events.len(),
+        r.never_durable
+    );
+    Ok(())
+}
+
 fn open_target(path: &Path, select: &SelectArgs) -> Result<Target, Failure> {
     Target::open(path, !select.no_discard).map_err(io_fail("cannot open target", path))
 }
@@ -499,6 +571,13 @@ fn main() -> ExitCode {
             to_mark.as_deref(),
         ),
         Cmd::Verify { log } => verify_cmd(log),
+        Cmd::Oracle {
+            log,
+            trace,
+            top,
+            probe,
+            partial,
+        } => oracle_cmd(log, trace, *top, *probe, !partial),
         Cmd::Replay {
             log,
             target,

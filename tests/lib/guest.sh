@@ -49,3 +49,122 @@ sum() {
 		cat "$1"
 	fi | sha256sum | cut -d' ' -f1
 }
+
+# settle NAME: wait until the entry count in NAME's status stops changing
+# (the logging thread writes entries asynchronously); leaves it in $cur.
+settle() {
+	prev=
+	for _ in $(seq 50); do
+		cur=$(dmsetup status "$1" | awk '{print $4}')
+		[ "$cur" = "$prev" ] && return
+		prev=$cur
+		sleep 0.2
+	done
+}
+
+# devno NAME: major:minor of the device-mapper device NAME.
+devno() { dmsetup info -c --noheadings -o major,minor "$1" | tr -d ' '; }
+
+# The durability oracle (lwlog oracle): the kernel's block trace records,
+# from outside the target, each bio queued to and completed by the
+# log-writes device (the top) and by a transparent device between the target
+# and its data disk (the probe), in one global order.
+TRACEFS=/sys/kernel/tracing
+
+# oracle_start TOP PROBE: trace the dm devices TOP and PROBE (names).
+oracle_start() {
+	[ -d $TRACEFS/events ] || mount -t tracefs tracefs $TRACEFS
+	echo 0 >$TRACEFS/tracing_on
+	echo counter >$TRACEFS/trace_clock
+	echo "${ORACLE_BUFFER_KB:-32768}" >$TRACEFS/buffer_size_kb
+	echo >$TRACEFS/trace
+	t=$(devno "$1")
+	p=$(devno "$2")
+	filter="dev == $(((${t%:*} << 20) | ${t#*:})) || dev == $(((${p%:*} << 20) | ${p#*:}))"
+	for e in block_bio_queue block_bio_complete; do
+		echo "$filter" >$TRACEFS/events/block/$e/filter
+		echo 1 >$TRACEFS/events/block/$e/enable
+	done
+	echo 1 >$TRACEFS/tracing_on
+	ORACLE_TOP=$t
+	ORACLE_PROBE=$p
+}
+
+# oracle_mark DEV TEXT: drop a mark, bracketed by trace markers so the
+# oracle knows when it happened.
+oracle_mark() {
+	echo "lwmark-begin $2" >$TRACEFS/trace_marker
+	dmsetup message "$1" 0 mark "$2" || return 1
+	echo "lwmark-end $2" >$TRACEFS/trace_marker
+}
+
+# oracle_stop: stop tracing and keep the trace in /tmp/trace.txt; fails if
+# the ring buffer overflowed (the record would be incomplete).
+oracle_stop() {
+	echo 0 >$TRACEFS/tracing_on
+	for e in block_bio_queue block_bio_complete; do
+		echo 0 >$TRACEFS/events/block/$e/enable
+	done
+	cat $TRACEFS/trace >/tmp/trace.txt
+	lost=$(cat $TRACEFS/per_cpu/cpu*/stats | awk '/^overrun:/ {s += $2} END {print s + 0}')
+	echo >$TRACEFS/trace
+	[ "$lost" = 0 ] || fail "the block trace lost $lost events: raise ORACLE_BUFFER_KB"
+	echo "trace: $(grep -c ': block_bio_' /tmp/trace.txt) events"
+}
+
+# oracle_check LOG [--partial]: the log on LOG must be a true durability
+# record of the trace.
+oracle_check() {
+	lwlog oracle "$@" --trace /tmp/trace.txt --top "$ORACLE_TOP" --probe "$ORACLE_PROBE" ||
+		fail "oracle: the log on $1 is not a true durability record"
+}
+
+# Hostile data devices, each a dm device NAME over DEV (whole device):
+#
+# slow_flush_dev NAME DEV MS: flushes take MS milliseconds longer (dm-delay's
+# separate flush delay), reads and writes pass at once.
+slow_flush_dev() {
+	dm_dev_over "$1" "$2" dm_delay dm-delay "delay $2 0 0 $2 0 0 $2 0 $3"
+}
+
+# dm_dev_over NAME DEV MODULE KO TABLE: a dm device NAME over all of DEV
+# with target line TABLE, loading MODULE (file KO.ko) first if needed.
+dm_dev_over() {
+	grep -q "^$3 " /proc/modules || insmod "$MODDIR/$4.ko"
+	dmsetup create "$1" --table "0 $(sectors "$2") $5"
+	dmsetup mknodes "$1"
+}
+
+# reorder_disk MB MAX_NS: a scsi_debug disk of MB MiB with a volatile write
+# cache whose commands (writes and SYNCHRONIZE CACHE alike) complete after
+# random delays up to MAX_NS nanoseconds on four hardware queues, so
+# completions come back out of order. Prints its /dev/sdX.
+reorder_disk() {
+	for m in crct10dif_common crct10dif_generic crc-t10dif; do
+		grep -q "^$(echo $m | tr - _) " /proc/modules || insmod "$MODDIR/$m.ko"
+	done
+	insmod "$MODDIR/scsi_debug.ko" dev_size_mb="$1" ndelay="$2" random=1 \
+		submit_queues=4 sector_size="$VM_BLOCK_SIZE" >/dev/null
+	for _ in $(seq 50); do
+		d=$(ls /sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*/block 2>/dev/null | head -n1)
+		[ -n "$d" ] && [ -b "/dev/$d" ] && break
+		sleep 0.1
+	done
+	[ -b "/dev/$d" ] || fail "scsi_debug disk did not appear"
+	[ "$(cat /sys/block/$d/queue/write_cache)" = "write back" ] ||
+		fail "scsi_debug disk $d has no volatile write cache"
+	echo "/dev/$d"
+}
+
+# flaky_dev NAME DEV UP DOWN: every write and flush fails for DOWN seconds
+# after each UP seconds (dm-flakey error_writes).
+flaky_dev() {
+	dm_dev_over "$1" "$2" dm_flakey dm-flakey "flakey $2 0 $3 $4 1 error_writes"
+}
+
+# probe_dev NAME DEV: the transparent device the oracle watches, between the
+# target and its data device (dm-linear over all of DEV).
+probe_dev() {
+	dmsetup create "$1" --table "0 $(sectors "$2") linear $2 0"
+	dmsetup mknodes "$1"
+}

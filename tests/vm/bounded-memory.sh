@@ -1,11 +1,12 @@
-# Memory held for writes not yet logged is bounded. 1 GiB of O_DIRECT
-# writes with no flush at all: C holds a copy of all of it until the next
-# flush; ours stays under its bound (the default, 256 MiB, and
-# max_held_mb:64), because past half the bound it flushes the data device
-# itself (logged as a FLUSH entry like any other: the writes it covers are
-# durable when it completes) and writers wait while the bound is reached.
-# The peak is the largest drop in free memory sampled during the burst.
-# Our logs verify; the last replays to the data device.
+# Memory held for writes not yet logged can be bounded, and only on request.
+# 1 GiB of O_DIRECT writes with no flush at all: C holds a copy of all of it
+# until the next flush, and so does ours with the plain table, whose log is
+# byte-identical to C's. With max_held_mb:256 or :64 ours stays under the
+# bound, because past half of it it flushes the data device itself (logged
+# as a FLUSH entry flagged TARGET: the writes it covers are durable when it
+# completes) and writers wait while the bound is reached. The peak is the
+# largest drop in free memory sampled during the burst. Our logs verify;
+# the last replays to the data device.
 # vm-run: --disks 3 --disk-size 1100M --memory 3G --timeout 1800 --no-kmemleak
 . /extra/guest.sh
 data=/dev/vda log=/dev/vdb replay=/dev/vdc
@@ -34,23 +35,30 @@ burst() {
 	sync /dev/mapper/lw
 	dmsetup remove lw
 	unload_target "$1"
+	used=$(lwlog info $log | awk '/log bytes used/ {print $4}')
+	sum $log "$used" >"/tmp/log.$1.$3"
 	echo "$peak"
 }
 
 step "C, plain table"
-c_peak=$(burst c "")
+c_peak=$(burst c "" plain)
 echo "C: peak held $((c_peak / 1024)) MiB for 1024 MiB unflushed"
 [ "$c_peak" -gt $((768 * 1024)) ] || fail "C held only $((c_peak / 1024)) MiB: the test does not show its weakness"
 
-for opts in "" "1 max_held_mb:64"; do
-	bound=256
-	[ -n "$opts" ] && bound=64
-	step "ours, table options '$opts' (bound $bound MiB)"
-	peak=$(burst rust "$opts")
+step "ours, plain table: no bound, C's log byte for byte"
+peak=$(burst rust "" plain)
+echo "ours: peak held $((peak / 1024)) MiB for 1024 MiB unflushed"
+cmp /tmp/log.c.plain /tmp/log.rust.plain || fail "the plain table's log differs from C's"
+[ "$(lwlog list --flag target $log | wc -l)" = 0 ] || fail "the plain table sent flushes of its own"
+
+for bound in 256 64; do
+	opts="1 max_held_mb:$bound"
+	step "ours, table options '$opts'"
+	peak=$(burst rust "$opts" $bound)
 	echo "ours: peak held $((peak / 1024)) MiB for 1024 MiB unflushed, bound $bound MiB"
 	# Slack for the writes in flight and per-write bookkeeping.
 	[ "$peak" -le $(((bound + 32) * 1024)) ] || fail "ours held $((peak / 1024)) MiB, over its $bound MiB bound"
-	flushes=$(lwlog list --flag flush $log | wc -l)
+	flushes=$(lwlog list --flag target $log | wc -l)
 	echo "flushes the target sent (logged): $flushes"
 	[ "$flushes" -ge $((1024 / bound)) ] || fail "only $flushes flush entries for 1024 MiB under a $bound MiB bound"
 	lwlog verify $log

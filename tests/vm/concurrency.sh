@@ -4,7 +4,8 @@
 # another process, for a bounded time. Afterwards a full replay equals the
 # data device, and the entry counts in status, in the super block and in
 # the log agree. Any kernel report (lockdep, KFENCE, list debugging, hung
-# task...) fails the run in vm-run.
+# task...) fails the run in vm-run. The durability oracle checks the log
+# against the block trace of the log-writes device and its data device.
 . /extra/guest.sh
 data_sectors=262144 # 128 MiB slices of vda and vdc keep checksums quick
 
@@ -14,12 +15,13 @@ dmsetup mknodes
 blkdiscard /dev/vdb
 load_target rust
 create_lw lw /dev/mapper/data /dev/vdb
+oracle_start lw data
 
 step "writers and marks for ${STRESS_SECONDS:=20}s"
 (
 	i=0
 	while [ ! -e /tmp/stop ]; do
-		dmsetup message lw 0 mark "m$i" || exit 1
+		oracle_mark lw "m$i" || exit 1
 		i=$((i + 1))
 		sleep 0.2
 	done
@@ -34,19 +36,14 @@ echo "marks: $(cat /tmp/marks)"
 
 step "flush, let the logging thread drain, compare counts"
 sync /dev/mapper/lw
-# The thread writes entries asynchronously: wait until the count settles.
-prev=
-for _ in $(seq 50); do
-	cur=$(dmsetup status lw | awk '{print $4}')
-	[ "$cur" = "$prev" ] && break
-	prev=$cur
-	sleep 0.2
-done
+settle lw
 dmsetup status lw
 case $(dmsetup status lw) in *logging_disabled*) fail "logging was disabled" ;; esac
 data_sum=$(sum /dev/mapper/data)
 dmsetup remove lw
 unload_target rust
+oracle_stop
+oracle_check /dev/vdb
 lwlog info /dev/vdb | tee /tmp/info
 super=$(awk '/super entries/ {print $3}' /tmp/info)
 found=$(awk '/entries found/ {print $3}' /tmp/info)

@@ -29,6 +29,8 @@ pub struct Options {
     pub seed: u64,
     pub max_io: u64,
     pub max_bytes: u64,
+    /// Count failed operations and go on (a device that fails on purpose).
+    pub keep_going: bool,
 }
 
 #[derive(Default)]
@@ -38,6 +40,7 @@ struct Counters {
     flushes: AtomicU64,
     discards: AtomicU64,
     bytes: AtomicU64,
+    errors: AtomicU64,
 }
 
 pub fn run(o: &Options) -> Result<(), String> {
@@ -72,6 +75,7 @@ pub fn run(o: &Options) -> Result<(), String> {
                 bs,
                 max_io: o.max_io,
                 max_bytes: o.max_bytes,
+                keep_going: o.keep_going,
                 deadline,
                 rng: Rng::new(o.seed.wrapping_mul(1_000_003).wrapping_add(i)),
                 counters: counters.clone(),
@@ -88,13 +92,14 @@ pub fn run(o: &Options) -> Result<(), String> {
     }
     let c = &counters;
     println!(
-        "block workload: {} writers, {} writes ({} FUA), {} flushes, {} discards, {} bytes written",
+        "block workload: {} writers, {} writes ({} FUA), {} flushes, {} discards, {} bytes written, {} failed",
         o.threads,
         c.writes.load(Ordering::Relaxed),
         c.fua_writes.load(Ordering::Relaxed),
         c.flushes.load(Ordering::Relaxed),
         c.discards.load(Ordering::Relaxed),
-        c.bytes.load(Ordering::Relaxed)
+        c.bytes.load(Ordering::Relaxed),
+        c.errors.load(Ordering::Relaxed)
     );
     first_err.map_or(Ok(()), Err)
 }
@@ -103,6 +108,9 @@ fn at(p: &Path, e: io::Error) -> String {
     format!("{}: {e}", p.display())
 }
 
+/// Flushes the device and forgets the unflushed ranges.
+type FlushFn<'a> = dyn Fn(&mut Vec<(u64, u64)>) -> Result<(), String> + 'a;
+
 struct Writer {
     dev: PathBuf,
     start: u64,
@@ -110,6 +118,7 @@ struct Writer {
     bs: u64,
     max_io: u64,
     max_bytes: u64,
+    keep_going: bool,
     deadline: Instant,
     rng: Rng,
     counters: Arc<Counters>,
@@ -130,6 +139,27 @@ impl Writer {
             Ok::<(), String>(())
         };
         while Instant::now() < self.deadline && c.bytes.load(Ordering::Relaxed) < self.max_bytes {
+            match self.step(&plain, &fua, &mut buf, &mut unflushed, &flush) {
+                Err(_) if self.keep_going => {
+                    c.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    /// One random operation.
+    fn step(
+        &mut self,
+        plain: &std::fs::File,
+        fua: &std::fs::File,
+        buf: &mut AlignedBuf,
+        unflushed: &mut Vec<(u64, u64)>,
+        flush: &FlushFn<'_>,
+    ) -> Result<(), String> {
+        let c = self.counters.clone();
+        {
             let op = self.rng.below(100);
             match op {
                 0..=74 => {
@@ -144,13 +174,13 @@ impl Writer {
                     self.rng.fill(&mut buf[..n as usize]);
                     let is_fua = op >= 60;
                     if is_fua && unflushed.iter().any(|&(a, b)| a < off + n && off < b) {
-                        flush(&mut unflushed)?;
+                        flush(unflushed)?;
                     }
                     let (file, counter) = if is_fua {
-                        (&fua, &c.fua_writes)
+                        (fua, &c.fua_writes)
                     } else {
                         unflushed.push((off, off + n));
-                        (&plain, &c.writes)
+                        (plain, &c.writes)
                     };
                     file.write_all_at(&buf[..n as usize], off)
                         .map_err(|e| format!("write of {n} bytes at {off}: {e}"))?;
@@ -165,7 +195,7 @@ impl Writer {
                     let n = self.rng.range(1, 4 * self.max_io / self.bs) * self.bs;
                     let n = n.min(self.len);
                     let off = self.offset_for(n);
-                    blockdev::discard(&plain, off, n)
+                    blockdev::discard(plain, off, n)
                         .map_err(|e| format!("discard of {n} bytes at {off}: {e}"))?;
                     unflushed.push((off, off + n));
                     c.discards.fetch_add(1, Ordering::Relaxed);

@@ -49,6 +49,10 @@ enum Cmd {
         /// Seed of the per-writer operation sequences.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Count failed writes, flushes and discards and go on, for devices
+        /// that fail on purpose.
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Timed O_DIRECT writes of one size to a block device, for the bench;
     /// prints elapsed=<s> bytes=<n> ops=<n>.
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
             max_bytes,
             max_io,
             seed,
+            keep_going,
         } => block::run(&block::Options {
             dev,
             threads,
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
             seed,
             max_io,
             max_bytes,
+            keep_going,
         }),
         Cmd::Write {
             dev,

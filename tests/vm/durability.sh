@@ -1,0 +1,119 @@
+# vm-run: --disk-size 512M --memory 2G --timeout 1500
+# The log is a true durability record on hostile data devices: flushes that
+# take 150 ms, completions reordered by random delays on a multi-queue disk,
+# writes and flushes that fail for seconds at a time, a log device that
+# fills, and the target's own flushes under a memory bound while flushes
+# are slow. Each run has four concurrent writers (writes, FUA writes,
+# flushes, discards; lw-workload block) and marks dropped from another
+# process, or ext4 with a parallel file workload, and each log is checked
+# by the durability oracle against the block trace of the log-writes
+# device and of a probe device just above the hostile one.
+#
+# DURABILITY_SEEDS (default "1 2") and DURABILITY_SECONDS (default 6) size
+# the block runs; DURABILITY_TARGET=c runs the C target instead (a developer
+# check: it fails there, see README).
+. /extra/guest.sh
+seeds=${DURABILITY_SEEDS:-1 2}
+secs=${DURABILITY_SECONDS:-6}
+impl=${DURABILITY_TARGET:-rust}
+load_target "$impl"
+runs=0
+
+# marks_start DEV / marks_stop: drop marks on DEV every 0.3 s meanwhile.
+marks_start() {
+	rm -f /tmp/stop-marks
+	(
+		i=0
+		while [ ! -e /tmp/stop-marks ]; do
+			oracle_mark "$1" "m$i" || exit 1
+			i=$((i + 1))
+			sleep 0.3
+		done
+	) &
+	marks_pid=$!
+}
+marks_stop() {
+	touch /tmp/stop-marks
+	wait "$marks_pid" || fail "a mark message failed"
+}
+
+# finish LOGDEV: remove the log-writes device, check the log with the
+# oracle (cut short when logging was disabled), drop the probe.
+finish() {
+	partial=
+	case $(dmsetup status lw) in *logging_disabled*) partial=--partial ;; esac
+	dmsetup remove lw
+	oracle_stop
+	oracle_check "$1" $partial
+	lwlog verify "$1" >/dev/null || fail "the log on $1 does not verify"
+	dmsetup remove probe
+	runs=$((runs + 1))
+}
+
+# block_run LABEL DATADEV LOGDEV SEED [OPTIONS...]: the concurrent writers.
+block_run() {
+	label=$1 data=$2 log=$3 seed=$4
+	shift 4
+	step "$label: block writers, seed $seed"
+	blkdiscard "$log" 2>/dev/null || true
+	probe_dev probe "$data"
+	opts=
+	[ $# -gt 0 ] && opts=" $# $*"
+	dmsetup create lw --table "0 $(sectors /dev/mapper/probe) log-writes /dev/mapper/probe $log$opts"
+	dmsetup mknodes lw
+	oracle_start lw probe
+	marks_start lw
+	lw-workload block /dev/mapper/lw --threads 4 --seconds "$secs" --max-io 131072 \
+		--max-bytes $((200 << 20)) --seed "$seed" --keep-going || fail "workload failed"
+	marks_stop
+	finish "$log"
+}
+
+# fs_run LABEL DATADEV LOGDEV: ext4 and the parallel file workload.
+fs_run() {
+	label=$1 data=$2 log=$3
+	step "$label: ext4 file workload"
+	blkdiscard "$log" 2>/dev/null || true
+	probe_dev probe "$data"
+	dmsetup create lw --table "0 $(sectors /dev/mapper/probe) log-writes /dev/mapper/probe $log"
+	dmsetup mknodes lw
+	oracle_start lw probe
+	mkfs.ext4 -q -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 /dev/mapper/lw
+	oracle_mark lw mkfs
+	mkdir -p /mnt/fs
+	mount /dev/mapper/lw /mnt/fs
+	lw-workload files /mnt/fs --threads 4 --ops 40 --seed 7 >/dev/null || fail "file workload failed"
+	oracle_mark lw files
+	umount /mnt/fs
+	finish "$log"
+}
+
+step "slow flushes: dm-delay adds 150 ms to every flush"
+slow_flush_dev slow /dev/vda 150
+for s in $seeds; do block_run slow-flush /dev/mapper/slow /dev/vdb "$s"; done
+fs_run slow-flush /dev/mapper/slow /dev/vdb
+# The target's own flushes (a 1 MiB bound) while flushes are slow.
+for s in $seeds; do block_run "slow-flush, max_held_mb:1" /dev/mapper/slow /dev/vdb "$s" max_held_mb:1; done
+dmsetup remove slow
+
+step "reordered completions: scsi_debug, random delays up to 3 ms, 4 queues"
+sd=$(reorder_disk 256 3000000)
+for s in $seeds; do block_run reorder "$sd" /dev/vdb "$s"; done
+fs_run reorder "$sd" /dev/vdb
+for s in $seeds; do block_run "reorder, max_held_mb:1" "$sd" /dev/vdb "$s" max_held_mb:1; done
+rmmod scsi_debug
+
+step "failing writes and flushes: dm-flakey, up 2 s, down 1 s"
+flaky_dev flaky /dev/vda 2 1
+for s in $seeds; do block_run flaky /dev/mapper/flaky /dev/vdb "$s"; done
+dmsetup remove flaky
+
+step "a log device that fills: 24 MiB"
+dmsetup create tinylog --table "0 49152 linear /dev/vdc 0"
+dmsetup mknodes tinylog
+for s in $seeds; do block_run tiny-log /dev/vda /dev/mapper/tinylog "$s"; done
+dmsetup remove tinylog
+
+unload_target "$impl"
+echo "$runs runs checked by the oracle"
+echo PASS
