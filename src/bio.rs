@@ -6,7 +6,10 @@
 use crate::bindings;
 use crate::dm::TableDev;
 use crate::page::{PageBuf, PAGE_SIZE};
+use core::pin::Pin;
 use kernel::error::Result;
+use kernel::init::PinInit;
+use kernel::prelude::{pin_data, pinned_drop, try_pin_init};
 use kernel::types::Opaque;
 
 /// The operation of a bio (`bio_op()`), as far as targets here care.
@@ -161,5 +164,65 @@ impl Bio {
             }
             Ok(())
         })
+    }
+}
+
+/// A private pool of bios (`struct bio_set`): allocations from it with a
+/// flag that may sleep wait for one of its own bios to be freed instead of
+/// failing, so a submitter that must make progress (a logging thread that
+/// writers wait on) does not depend on the general-purpose pool that the
+/// filesystems above share.
+///
+/// # Invariants
+///
+/// `inner` was initialised by `bioset_init` and is torn down with
+/// `bioset_exit` on drop; every bio allocated from it must be freed before
+/// then, which holders guarantee by keeping an `Arc` to the set for as long
+/// as one of its bios lives (see `log_io::submit_write`).
+#[pin_data(PinnedDrop)]
+pub(crate) struct BioSet {
+    #[pin]
+    inner: Opaque<bindings::bio_set>,
+}
+
+// SAFETY: A bio set is used from any thread; the kernel synchronises it.
+unsafe impl Send for BioSet {}
+// SAFETY: As above: allocation and freeing are thread-safe.
+unsafe impl Sync for BioSet {}
+
+impl BioSet {
+    /// A bio set that keeps `pool_size` bios (with their vectors) in
+    /// reserve.
+    pub(crate) fn new(pool_size: u32) -> impl PinInit<Self, kernel::error::Error> {
+        // SAFETY: On `Ok` the slot is initialised by `bioset_init`; on
+        // error `bioset_init` has already undone its partial work (it calls
+        // `bioset_exit`, which needs the zeroed fields written first).
+        let init = unsafe {
+            kernel::init::pin_init_from_closure(move |slot: *mut Opaque<bindings::bio_set>| {
+                let bs = Opaque::raw_get(slot);
+                core::ptr::write_bytes(bs, 0, 1);
+                kernel::error::to_result(bindings::bioset_init(
+                    bs,
+                    pool_size,
+                    0,
+                    bindings::BIOSET_NEED_BVECS as i32,
+                ))
+            })
+        };
+        try_pin_init!(BioSet { inner <- init }? kernel::error::Error)
+    }
+
+    /// The `struct bio_set`, for `bio_alloc_bioset`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::bio_set {
+        self.inner.get()
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for BioSet {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Initialised by `bioset_init` (invariant); no bio of the set
+        // is alive any more, since each holds an `Arc` to it.
+        unsafe { bindings::bioset_exit(self.inner.get()) };
     }
 }

@@ -5,6 +5,7 @@
 //! submitter can wait for all of them and learn whether any failed.
 
 use crate::bindings;
+use crate::bio::BioSet;
 use crate::dm::TableDev;
 use crate::page::NoIoPage;
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
@@ -95,6 +96,8 @@ impl<'x> BioPages<'x> {
 struct BioContext<T> {
     batch: Arc<IoBatch>,
     owner: Arc<T>,
+    /// The set the bio came from, kept until the bio is freed.
+    bios: Arc<BioSet>,
 }
 
 /// How a log write reaches the device.
@@ -118,11 +121,13 @@ pub(crate) trait Completion {
     fn done(&self, _status: u8) {}
 }
 
-/// Builds and submits one write bio to `dev` at 512-byte `sector` with room
-/// for `nr_vecs` pages. `fill` adds pages borrowed from `owner`; the bio
-/// holds `owner` until it completes, then `batch` counts the completion.
-/// Nothing is submitted if `fill` fails.
+/// Builds and submits one write bio, allocated from `bios`, to `dev` at
+/// 512-byte `sector` with room for `nr_vecs` pages. `fill` adds pages
+/// borrowed from `owner`; the bio holds `owner` until it completes, then
+/// `batch` counts the completion. Nothing is submitted if `fill` fails.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn submit_write<T, F>(
+    bios: &Arc<BioSet>,
     dev: &TableDev,
     sector: u64,
     kind: WriteKind,
@@ -139,6 +144,7 @@ where
         BioContext {
             batch: batch.clone(),
             owner,
+            bios: bios.clone(),
         },
         GFP_KERNEL,
     )?;
@@ -153,16 +159,12 @@ where
             bindings::req_op_REQ_OP_WRITE | 1 << bindings::req_flag_bits___REQ_PREFLUSH
         }
     };
-    // SAFETY: `dev` holds a reference on its block device; `fs_bio_set` is
-    // the kernel's general-purpose bio set, initialised at boot.
+    // SAFETY: `dev` holds a reference on its block device; `bios` is an
+    // initialised bio set that `ctx` keeps alive until the bio is freed.
+    // GFP_NOIO may sleep, so the allocation waits for the set's reserve
+    // rather than fail.
     let bio = unsafe {
-        bindings::bio_alloc_bioset(
-            dev.bdev(),
-            nr_vecs,
-            opf,
-            bindings::GFP_NOIO,
-            core::ptr::addr_of_mut!(bindings::fs_bio_set),
-        )
+        bindings::bio_alloc_bioset(dev.bdev(), nr_vecs, opf, bindings::GFP_NOIO, bios.as_ptr())
     };
     if bio.is_null() {
         return Err(ENOMEM);
@@ -210,7 +212,8 @@ unsafe extern "C" fn write_end_io<T: Completion + Send + Sync>(bio: *mut binding
     unsafe { bindings::bio_put(bio) };
     // Release the data before counting the completion: once the batch is
     // idle, the target may go away.
-    let BioContext { batch, owner } = KBox::into_inner(ctx);
+    let BioContext { batch, owner, bios } = KBox::into_inner(ctx);
+    drop(bios);
     owner.done(status);
     drop(owner);
     batch.complete(status);

@@ -6,6 +6,7 @@
 //! Safe code on top of the abstractions.
 
 use crate::append::LogEnd;
+use crate::bio::BioSet;
 use crate::dm::{dm_err, TableDev};
 use crate::kthread;
 use crate::log_io::{plugged, submit_write, Completion, IoBatch, WriteKind};
@@ -21,6 +22,9 @@ use kernel::sync::{Arc, CondVar};
 
 /// Most pages one bio carries (`BIO_MAX_VECS`).
 const BIO_MAX_VECS: usize = 256;
+
+/// Bios kept in reserve for the log and the target's own flushes.
+const LOG_BIO_RESERVE: u32 = 16;
 
 /// One write, flush, discard or mark waiting to be logged.
 #[pin_data]
@@ -223,6 +227,10 @@ pub(crate) struct Shared {
     pub(crate) max_held: u64,
     /// Flushes the target sends to the data device.
     pub(crate) flushes: Arc<IoBatch>,
+    /// The bios of log writes and of the target's own flushes come from
+    /// here, not from the pool the filesystems above share: the thread
+    /// that writers wait on always gets one, if it has to wait.
+    pub(crate) bios: Arc<BioSet>,
     /// The data device.
     pub(crate) dev: TableDev,
     /// Cleared for good when logging fails or the log is full. Atomic, not
@@ -252,6 +260,7 @@ impl Shared {
         max_held: u64,
     ) -> Result<Arc<Shared>> {
         let flushes = IoBatch::new()?;
+        let bios = Arc::pin_init(BioSet::new(LOG_BIO_RESERVE), GFP_KERNEL)?;
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);
         let appending = append.is_some();
@@ -283,6 +292,7 @@ impl Shared {
                 room <- new_condvar!("log_writes::room"),
                 max_held,
                 flushes,
+                bios,
                 dev,
                 enabled: AtomicBool::new(true),
                 appending,
@@ -447,6 +457,7 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
         let with_header = first;
         let start = page;
         submit_write(
+            &s.bios,
             &s.logdev,
             sector,
             WriteKind::Plain,
@@ -494,6 +505,7 @@ fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
     // Here every entry it counts has completed (the caller waited), the
     // preflush makes them durable before it, and FUA makes it durable.
     submit_write(
+        &s.bios,
         &s.logdev,
         0,
         WriteKind::Durable,
@@ -545,7 +557,7 @@ fn send_target_flush(s: &Arc<Shared>) -> Result {
         q.target_flush = TargetFlush::InFlight { cut, entry };
     }
     let owner = Arc::new(OwnFlush { shared: s.clone() }, GFP_KERNEL)?;
-    let r = submit_write(&s.dev, 0, WriteKind::Flush, 0, &s.flushes, owner, |_, _| {
+    let r = submit_write(&s.bios, &s.dev, 0, WriteKind::Flush, 0, &s.flushes, owner, |_, _| {
         Ok(())
     });
     if r.is_err() {

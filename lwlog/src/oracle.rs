@@ -188,6 +188,8 @@ pub struct Report {
     pub writes: usize,
     pub discards: usize,
     pub flushes: usize,
+    /// Of `flushes`, those the target sent on its own.
+    pub target_flushes: usize,
     pub fua: usize,
     pub marks: usize,
     /// Writes on the data device never made durable (not expected in the log).
@@ -523,6 +525,9 @@ pub fn check(
         }
         if is_flush {
             report.flushes += 1;
+            if e.flags & logformat::FLAG_TARGET != 0 {
+                report.target_flushes += 1;
+            }
             window = Some((0, NEVER));
         }
         if is_mark {

@@ -136,7 +136,8 @@ dm_dev_over() {
 }
 
 # reorder_disk MB MAX_NS: a scsi_debug disk of MB MiB with a volatile write
-# cache whose commands (writes and SYNCHRONIZE CACHE alike) complete after
+# cache and discard (UNMAP) support, whose commands (writes, discards and
+# SYNCHRONIZE CACHE alike) complete after
 # random delays up to MAX_NS nanoseconds on four hardware queues, so
 # completions come back out of order. Prints its /dev/sdX.
 reorder_disk() {
@@ -144,7 +145,7 @@ reorder_disk() {
 		grep -q "^$(echo $m | tr - _) " /proc/modules || insmod "$MODDIR/$m.ko"
 	done
 	insmod "$MODDIR/scsi_debug.ko" dev_size_mb="$1" ndelay="$2" random=1 \
-		submit_queues=4 sector_size="$VM_BLOCK_SIZE" >/dev/null
+		submit_queues=4 sector_size="$VM_BLOCK_SIZE" lbpu=1 >/dev/null
 	for _ in $(seq 50); do
 		d=$(ls /sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*/block 2>/dev/null | head -n1)
 		[ -n "$d" ] && [ -b "/dev/$d" ] && break
