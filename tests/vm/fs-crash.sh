@@ -5,6 +5,8 @@
 # to every FUA and FLUSH point and every mark: each state must mount
 # (journal recovery), unmount and pass e2fsck -fn, and at each mark the tree
 # must equal its manifest. The same run on the C target is the control.
+# The durability oracle checks every log against the block trace of the
+# log-writes device and of fsdata, the device below it.
 # ext2 (no journal) is the negative control: between sync points its states
 # must fail e2fsck (so the check can find damage), while at the marks, after
 # sync, they pass.
@@ -71,8 +73,9 @@ run_workload() {
 	rm -f /tmp/manifests/*
 	load_target "$impl"
 	create_lw lw $data $log
+	oracle_start lw fsdata
 	mkfs."$fstype" -q -E nodiscard /dev/mapper/lw
-	dmsetup message lw 0 mark mkfs
+	oracle_mark lw mkfs
 	mount -t "$fstype" -o noatime /dev/mapper/lw /mnt/fs
 	for p in $(seq "$phases"); do
 		lw-workload files /mnt/fs --threads 4 --ops "$ops" --max-file 131072 --seed $((seed * 1000 + p))
@@ -82,12 +85,14 @@ run_workload() {
 		# ext4's journal commit makes sync alone durable.
 		[ "$fstype" = ext2 ] && sync /dev/mapper/lw
 		sh /tmp/fscheck.sh manifest /mnt/fs >/tmp/manifests/phase$p
-		dmsetup message lw 0 mark phase$p
+		oracle_mark lw phase$p
 	done
 	umount /mnt/fs
 	dmsetup status lw
 	dmsetup remove lw
 	unload_target "$impl"
+	oracle_stop
+	[ "$impl" = rust ] && oracle_check $log
 	lwlog verify $log || fail "the $impl log does not verify"
 	lwlog info $log | grep -E 'entries|bytes used'
 	echo "FUA or FLUSH entries after mkfs: $(lwlog list --from-mark mkfs --flag fua --flag flush $log | wc -l)"
