@@ -205,7 +205,7 @@ impl BioSet {
                     bs,
                     pool_size,
                     0,
-                    bindings::BIOSET_NEED_BVECS as i32,
+                    bindings::BIOSET_NEED_BVECS,
                 ))
             })
         };

@@ -557,9 +557,16 @@ fn send_target_flush(s: &Arc<Shared>) -> Result {
         q.target_flush = TargetFlush::InFlight { cut, entry };
     }
     let owner = Arc::new(OwnFlush { shared: s.clone() }, GFP_KERNEL)?;
-    let r = submit_write(&s.bios, &s.dev, 0, WriteKind::Flush, 0, &s.flushes, owner, |_, _| {
-        Ok(())
-    });
+    let r = submit_write(
+        &s.bios,
+        &s.dev,
+        0,
+        WriteKind::Flush,
+        0,
+        &s.flushes,
+        owner,
+        |_, _| Ok(()),
+    );
     if r.is_err() {
         // Not sent: as if it had failed.
         s.target_flush_done(1);
@@ -641,7 +648,7 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
                     s.disable(format_args!("Error writing log block, error={status}"));
                 }
                 let mut q = s.q.lock();
-                if matches!(next_step_peek(&q), Peek::Nothing) {
+                if !has_work(&q) {
                     s.idle.notify_all();
                     // Kthreads get no signals: an early return is just a
                     // spurious wakeup, and the loop re-checks.
@@ -674,22 +681,11 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
     let _ = s.flushes.wait();
 }
 
-enum Peek {
-    Something,
-    Nothing,
-}
-
-/// Whether the thread has anything to do, without taking it.
-fn next_step_peek(q: &Queues) -> Peek {
-    let flush_idle = matches!(q.target_flush, TargetFlush::Idle);
-    // An in-flight flush is not work: its completion wakes the thread.
-    if !q.logging.is_empty()
+/// Whether the thread has anything to do (it then must not sleep). An
+/// in-flight flush is not work: its completion wakes the thread.
+fn has_work(q: &Queues) -> bool {
+    !q.logging.is_empty()
         || matches!(q.target_flush, TargetFlush::Wanted)
         || q.super_wanted
-        || (q.lifecycle == Lifecycle::Stopping && flush_idle)
-    {
-        Peek::Something
-    } else {
-        Peek::Nothing
-    }
+        || (q.lifecycle == Lifecycle::Stopping && matches!(q.target_flush, TargetFlush::Idle))
 }
