@@ -41,7 +41,15 @@
 //!   durable, and never twice. A failed flush moves nothing.
 //! - FUA and write-through writes go to the logging list when they
 //!   complete, marks when they are dropped: both are durable at that
-//!   moment, after everything already on the list.
+//!   moment, after everything already on the list. Whether a device has a
+//!   write cache is asked at completion, so a cache mode switched while a
+//!   write was in flight counts as it was when the write became durable.
+//! - Such a write replaces, on the device and for good, the data of the
+//!   unflushed writes it overlaps, which are logged after it: they take in
+//!   its data where they overlap, an unflushed discard is cut back around
+//!   it ([`log_thread::Queues::completed_durable`]). So each entry carries
+//!   the version that was durable, and the later of two overlapping
+//!   writes wins in a replay.
 //! - The logging thread writes the logging list in order. So the log order
 //!   is the order of durability events, which the queue lock serialises.
 //! - A failed write is never logged; data is copied at map time, so the
@@ -55,7 +63,8 @@
 //! this against a block trace of the data device, from outside the target.
 //!
 //! Finding the C target's parts: `log_writes_map` is [`LogWrites::map`],
-//! `normal_end_io` is [`LogWrites::end_io`], `pending_blocks` is
+//! `normal_end_io` is [`LogWrites::end_io`], `struct pending_block` is
+//! [`log_thread::PendingBlock`], `pending_blocks` is
 //! [`log_thread::Queues`] (`held`), `log_one_block` is
 //! `log_thread::write_entry`, `log_super` is `log_thread::update_super`.
 
@@ -77,6 +86,9 @@ mod dm;
 #[path = "src/kthread.rs"]
 #[allow(unsafe_code)]
 mod kthread;
+#[path = "src/list_node.rs"]
+#[allow(unsafe_code)]
+mod list_node;
 #[path = "src/log_io.rs"]
 #[allow(unsafe_code)]
 mod log_io;
@@ -97,6 +109,7 @@ mod page;
 mod spinlock_irq;
 
 use bio::{Bio, ReqOp};
+use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dm::{
     dm_warn, Args, CtrContext, DeviceIterator, MapResult, OwnDevice, QueueLimits, StatusType,
@@ -104,10 +117,9 @@ use dm::{
 };
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
-use kernel::list::ListArc;
 use kernel::prelude::*;
-use kernel::sync::Arc;
-use log_thread::{Block, Lifecycle, Shared};
+use kernel::sync::{Arc, UniqueArc};
+use log_thread::{Block, Lifecycle, PendingBlock, Shared};
 use logformat::{EntryHeader, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
 use options::Options;
 
@@ -153,13 +165,8 @@ struct LogWrites {
 /// What a logged write carries from map to end_io: its block and, for a
 /// flush, the sequence number of the last write it covers.
 struct Pending {
-    block: ListArc<Block>,
+    block: Pin<UniqueArc<Block>>,
     cut: u64,
-    /// Our device or the data device had no volatile write cache when the
-    /// bio was mapped: no flush may ever come (the block layer drops them
-    /// above a write-through device) and the bio is durable when it
-    /// completes, so it is logged then.
-    write_through: bool,
 }
 
 impl LogWrites {
@@ -223,9 +230,9 @@ impl LogWrites {
             data_len: text.len() as u64,
             ..Default::default()
         };
-        let block = Block::new(header, None, mark)?;
+        let block = PendingBlock::new_block(header, None, mark)?;
         let mut q = self.shared.q.lock();
-        q.completed_durable(block);
+        q.completed_durable(block)?;
         self.shared.work.notify_all();
         if q.lifecycle == Lifecycle::Suspended {
             // Another table may resume on this log device next: it must
@@ -325,17 +332,11 @@ impl dm::Target for LogWrites {
             bio.set_dev(&self.shared.dev);
             return MapResult::Remapped;
         }
-        // Without a write cache on our own device no flush or FUA ever
-        // reaches us; without one on the data device a completed write is
-        // already durable. Either way, log each write at completion.
-        let write_through = !self.own.has_write_cache() || !self.shared.dev.has_write_cache();
         let mut flags = 0;
         if flush {
             flags |= FLAG_FLUSH;
         }
-        // A write to a write-through device is durable at completion, which
-        // is what FUA records: replays can stop or check after it.
-        if bio.is_fua() || (write_through && !discard) {
+        if bio.is_fua() {
             flags |= FLAG_FUA;
         }
         if discard {
@@ -363,7 +364,7 @@ impl dm::Target for LogWrites {
         } else {
             None
         };
-        let block = match Block::new(header, data, KVec::new()) {
+        let block = match PendingBlock::new_block(header, data, KVec::new()) {
             Ok(b) => b,
             Err(_) => {
                 self.shared
@@ -378,11 +379,7 @@ impl dm::Target for LogWrites {
         } else {
             0
         };
-        *pb = Some(Pending {
-            block,
-            cut,
-            write_through,
-        });
+        *pb = Some(Pending { block, cut });
         if discard && !self.dev_discards.load(Ordering::Relaxed) {
             return MapResult::Complete;
         }
@@ -391,12 +388,7 @@ impl dm::Target for LogWrites {
     }
 
     fn end_io(&self, bio: &mut Bio, pb: Option<Pending>, status: u8) {
-        let Some(Pending {
-            block,
-            cut,
-            write_through,
-        }) = pb
-        else {
+        let Some(Pending { mut block, cut }) = pb else {
             return;
         };
         if !bio.is_write() {
@@ -407,11 +399,29 @@ impl dm::Target for LogWrites {
             self.not_logged(&block.header, status);
             return;
         }
+        // Without a write cache on our own device no flush or FUA ever
+        // reaches us; without one on the data device a completed write is
+        // already durable. Either way the write is logged now. Asked at
+        // completion, so that a cache mode switched while the write was in
+        // flight counts as it was when the write became durable or not.
+        let write_through = !self.own.has_write_cache() || !self.shared.dev.has_write_cache();
+        let discard = flags & FLAG_DISCARD != 0;
+        if write_through && flags & FLAG_FLUSH == 0 && !discard {
+            // Durable at completion, which is what FUA records: replays can
+            // stop or check after it.
+            block.as_mut().value_mut().header.flags |= FLAG_FUA;
+        }
         let mut q = self.shared.q.lock();
         if flags & FLAG_FLUSH != 0 {
-            q.flushed(cut, block);
+            q.flushed(cut, block.into());
         } else if flags & FLAG_FUA != 0 || write_through {
-            q.completed_durable(block);
+            if q.completed_durable(block).is_err() {
+                drop(q);
+                self.shared.disable(format_args!(
+                    "Error allocating pending block: a write durable at completion overlaps one waiting for a flush"
+                ));
+                return;
+            }
         } else {
             q.completed_plain(block);
             // Past half the bound, have the thread flush the data device,

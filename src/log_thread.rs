@@ -9,16 +9,21 @@ use crate::append::LogEnd;
 use crate::bio::BioSet;
 use crate::dm::{dm_err, TableDev};
 use crate::kthread;
+use crate::list_node::ListNode;
 use crate::log_io::{plugged, submit_write, Completion, IoBatch, WriteKind};
 use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
 use crate::page::{NoIoPage, NoIoScope, PageBuf, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::alloc::{flags::GFP_KERNEL, KVec};
-use kernel::list::{List, ListArc, ListLinks};
+use kernel::alloc::{
+    flags::{GFP_ATOMIC, GFP_KERNEL},
+    KVec,
+};
+use kernel::list::{List, ListArc};
 use kernel::new_condvar;
 use kernel::prelude::*;
-use kernel::sync::{Arc, CondVar};
+use kernel::sync::{Arc, CondVar, UniqueArc};
 
 /// Most pages one bio carries (`BIO_MAX_VECS`).
 const BIO_MAX_VECS: usize = 256;
@@ -26,45 +31,110 @@ const BIO_MAX_VECS: usize = 256;
 /// Bios kept in reserve for the log and the target's own flushes.
 const LOG_BIO_RESERVE: u32 = 16;
 
-/// One write, flush, discard or mark waiting to be logged.
-#[pin_data]
-pub(crate) struct Block {
-    #[pin]
-    links: ListLinks<0>,
+/// One write, flush, discard or mark waiting to be logged (C's
+/// `struct pending_block`).
+pub(crate) struct PendingBlock {
     /// Entry header (sector and count in log sectors).
     pub(crate) header: EntryHeader,
     /// Copy of a write's data.
     pub(crate) data: Option<PageBuf>,
     /// A mark's text.
     pub(crate) mark: KVec<u8>,
+    /// For a plain write: its sequence number among completed writes
+    /// ([`Queues::completed`]).
+    seq: u64,
+    /// A discard that later writes durable at completion covered entirely
+    /// before it became durable: it is not logged.
+    superseded: bool,
 }
 
-kernel::list::impl_has_list_links! {
-    impl HasListLinks<0> for Block { self.links }
-}
-kernel::list::impl_list_arc_safe! {
-    impl ListArcSafe<0> for Block { untracked; }
-}
-kernel::list::impl_list_item! {
-    impl ListItem<0> for Block { using ListLinks; }
-}
+/// A pending block as it goes on the target's lists.
+pub(crate) type Block = ListNode<PendingBlock>;
 
-impl Block {
+impl PendingBlock {
     /// Bytes of data copied for this block.
     pub(crate) fn data_len(&self) -> u64 {
         self.data.as_ref().map_or(0, |d| d.len() as u64)
     }
 
-    /// A new block, ready to be put on a list.
-    pub(crate) fn new(
+    /// A new block, held alone until it is queued.
+    pub(crate) fn new_block(
         header: EntryHeader,
         data: Option<PageBuf>,
         mark: KVec<u8>,
-    ) -> Result<ListArc<Block>> {
-        ListArc::pin_init(
-            try_pin_init!(Block { links <- ListLinks::new(), header, data, mark }? Error),
+    ) -> Result<Pin<UniqueArc<Block>>> {
+        ListNode::new(
+            PendingBlock {
+                header,
+                data,
+                mark,
+                seq: 0,
+                superseded: false,
+            },
             GFP_KERNEL,
         )
+    }
+
+    /// Log sectors `[start, end)` it covers.
+    fn range(&self) -> (u64, u64) {
+        (
+            self.header.sector,
+            self.header.sector + self.header.nr_sectors,
+        )
+    }
+
+    /// Whether `by`, completed later and durable at once, overlaps it.
+    fn overlaps(&self, by: &PendingBlock) -> bool {
+        let (a0, a1) = self.range();
+        let (b0, b1) = by.range();
+        !self.superseded && a0 < b1 && b0 < a1
+    }
+
+    /// Takes in what `by` (completed later, durable at completion) put on
+    /// the device where the two overlap: its data (zeroes for a discard)
+    /// for a write; for a discard, the part `by` covers is cut off, and
+    /// the part after it is returned when `by` falls inside.
+    fn supersede_with(&mut self, by: &PendingBlock) -> Result<Option<PendingBlock>> {
+        let (a0, a1) = self.range();
+        let (b0, b1) = by.range();
+        let (o0, o1) = (a0.max(b0), a1.min(b1));
+        if let Some(data) = self.data.as_mut() {
+            // Bytes per log sector: the copy holds all sectors of the write.
+            let ss = (data.len() as u64)
+                .checked_div(self.header.nr_sectors)
+                .ok_or(EINVAL)?;
+            let at = ((o0 - a0) * ss) as usize;
+            let len = ((o1 - o0) * ss) as usize;
+            match by.data.as_ref() {
+                Some(src) => data.overwrite(at, src, ((o0 - b0) * ss) as usize, len)?,
+                None => data.zero(at, len)?,
+            }
+            return Ok(None);
+        }
+        let h = &mut self.header;
+        if b0 <= a0 && a1 <= b1 {
+            self.superseded = true;
+        } else if b0 <= a0 {
+            h.sector = b1;
+            h.nr_sectors = a1 - b1;
+        } else if a1 <= b1 {
+            h.nr_sectors = b0 - a0;
+        } else {
+            h.nr_sectors = b0 - a0;
+            let tail = EntryHeader {
+                sector: b1,
+                nr_sectors: a1 - b1,
+                ..*h
+            };
+            return Ok(Some(PendingBlock {
+                header: tail,
+                data: None,
+                mark: KVec::new(),
+                seq: self.seq,
+                superseded: false,
+            }));
+        }
+        Ok(None)
     }
 }
 
@@ -102,13 +172,12 @@ pub(crate) enum Lifecycle {
 /// # Invariants
 ///
 /// `unflushed` holds, in completion order, the plain writes that completed
-/// and are not known durable yet; they carry the consecutive sequence
-/// numbers `completed - unflushed_len + 1 ..= completed`. Durability only
-/// ever moves a prefix of `unflushed` to `logging` ([`Queues::durable_to`]),
-/// so `logging` is in the order writes became durable.
+/// and are not known durable yet, with non-decreasing sequence numbers up
+/// to `completed`. Durability only ever moves a prefix of `unflushed` to
+/// `logging` ([`Queues::durable_to`]), so `logging` is in the order writes
+/// became durable.
 pub(crate) struct Queues {
     unflushed: List<Block>,
-    unflushed_len: u64,
     /// Plain writes that ever completed: the sequence number of the newest.
     completed: u64,
     /// Blocks to write to the log, in order.
@@ -139,18 +208,63 @@ pub(crate) struct Queues {
 
 impl Queues {
     /// A plain write completed: it waits for a flush.
-    pub(crate) fn completed_plain(&mut self, block: ListArc<Block>) {
-        self.held += block.data_len();
-        self.unflushed.push_back(block);
-        self.unflushed_len += 1;
+    pub(crate) fn completed_plain(&mut self, mut block: Pin<UniqueArc<Block>>) {
         self.completed += 1;
+        block.as_mut().value_mut().seq = self.completed;
+        self.held += block.data_len();
+        self.unflushed.push_back(block.into());
     }
 
     /// A write that is durable at completion (FUA, write-through) or a
     /// mark: logged next, after everything that became durable before.
-    pub(crate) fn completed_durable(&mut self, block: ListArc<Block>) {
+    ///
+    /// On the device its data replaced, for good, that of the completed
+    /// writes still waiting for a flush where they overlap; those are
+    /// logged after it (when a flush makes them durable), so they are
+    /// logged with its data there ([`PendingBlock::supersede_with`]), and a
+    /// replay to any later point finds what the device held. Fails, with
+    /// the block not queued, only when that needs memory it cannot get.
+    pub(crate) fn completed_durable(&mut self, block: Pin<UniqueArc<Block>>) -> Result {
+        if block.header.nr_sectors != 0 && self.unflushed.iter().any(|a| a.overlaps(&block)) {
+            self.supersede(&block)?;
+        }
         self.held += block.data_len();
-        self.logging.push_back(block);
+        self.logging.push_back(block.into());
+        Ok(())
+    }
+
+    /// Rebuilds `unflushed` with every block `by` overlaps superseded.
+    fn supersede(&mut self, by: &PendingBlock) -> Result {
+        let mut kept = List::new();
+        let mut result = Ok(());
+        while let Some(a) = self.unflushed.pop_front() {
+            if result.is_err() || !a.overlaps(by) {
+                kept.push_back(a);
+                continue;
+            }
+            // Blocks on `unflushed` are never shared, so this succeeds.
+            let Some(mut a) = ListNode::into_unique(a) else {
+                result = Err(EINVAL);
+                continue;
+            };
+            match a.as_mut().value_mut().supersede_with(by) {
+                Ok(tail) => {
+                    kept.push_back(a.into());
+                    if let Some(tail) = tail {
+                        match ListNode::new(tail, GFP_ATOMIC) {
+                            Ok(t) => kept.push_back(t.into()),
+                            Err(e) => result = Err(e),
+                        }
+                    }
+                }
+                Err(e) => {
+                    kept.push_back(a.into());
+                    result = Err(e);
+                }
+            }
+        }
+        self.unflushed = kept;
+        result
     }
 
     /// The sequence number a flush submitted now covers: every plain write
@@ -169,18 +283,17 @@ impl Queues {
     }
 
     fn durable_to(&mut self, cut: u64) {
-        let oldest = self.completed - self.unflushed_len;
-        let n = cut.saturating_sub(oldest).min(self.unflushed_len);
-        for _ in 0..n {
-            if let Some(b) = self.unflushed.pop_front() {
-                self.logging.push_back(b);
+        while let Some(b) = self.unflushed.pop_front() {
+            if b.seq > cut {
+                self.unflushed.push_front(b);
+                break;
             }
+            self.logging.push_back(b);
         }
-        self.unflushed_len -= n;
     }
 
     pub(crate) fn has_unflushed(&self) -> bool {
-        self.unflushed_len != 0
+        !self.unflushed.is_empty()
     }
 
     /// Asks the thread for a flush of its own unless one is wanted or in
@@ -271,7 +384,6 @@ impl Shared {
                 q <- new_spinlock_irq!(
                     Queues {
                         unflushed: List::new(),
-                        unflushed_len: 0,
                         completed: 0,
                         logging: List::new(),
                         lifecycle: Lifecycle::Loaded,
@@ -371,7 +483,7 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
         if s.max_held != 0 && q.held < s.max_held {
             s.room.notify_all();
         }
-        if !s.enabled.load(Ordering::Relaxed) {
+        if !s.enabled.load(Ordering::Relaxed) || block.superseded {
             continue;
         }
         let h = block.header;
@@ -547,7 +659,7 @@ fn send_target_flush(s: &Arc<Shared>) -> Result {
         flags: FLAG_FLUSH | FLAG_TARGET,
         ..Default::default()
     };
-    let entry = Block::new(header, None, KVec::new())?;
+    let entry = PendingBlock::new_block(header, None, KVec::new())?.into();
     {
         let mut q = s.q.lock();
         if !matches!(q.target_flush, TargetFlush::Wanted) {

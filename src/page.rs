@@ -186,6 +186,79 @@ impl PageBuf {
         Ok(PageBuf { pages, len })
     }
 
+    /// Replaces bytes `at..at + len` with `src`'s bytes `src_at..src_at +
+    /// len`. Fails, changing nothing, if either range is out of bounds.
+    /// Allocates nothing: usable in any context.
+    pub(crate) fn overwrite(
+        &mut self,
+        at: usize,
+        src: &PageBuf,
+        src_at: usize,
+        len: usize,
+    ) -> Result {
+        src.check_range(src_at, len)?;
+        self.update(at, len, |off, chunk| {
+            // The chunk may cross a page of `src` (not of `self`).
+            let from = src_at + off;
+            let first = chunk.len().min(PAGE_SIZE - from % PAGE_SIZE);
+            let (head, tail) = chunk.split_at_mut(first);
+            for (part, from) in [(head, from), (tail, from + first)] {
+                if !part.is_empty() {
+                    let page = src
+                        .pages
+                        .get(from / PAGE_SIZE)
+                        .ok_or(kernel::error::code::EINVAL)?;
+                    page.read(from % PAGE_SIZE, part)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets bytes `at..at + len` to zero. Fails, changing nothing, if the
+    /// range is out of bounds.
+    pub(crate) fn zero(&mut self, at: usize, len: usize) -> Result {
+        self.update(at, len, |_, chunk| {
+            chunk.fill(0);
+            Ok(())
+        })
+    }
+
+    fn check_range(&self, at: usize, len: usize) -> Result {
+        match at.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(kernel::error::code::EINVAL),
+        }
+    }
+
+    /// Writes bytes `at..at + len` in chunks that stay within one page of
+    /// both buffers: `fill(offset from at, chunk)` provides each.
+    fn update(
+        &mut self,
+        at: usize,
+        len: usize,
+        mut fill: impl FnMut(usize, &mut [u8]) -> Result,
+    ) -> Result {
+        self.check_range(at, len)?;
+        // Small enough for any stack, a divisor of the page size, and a
+        // multiple of the 512-byte sector every caller works in.
+        let mut buf = [0u8; 512];
+        let mut done = 0;
+        while done < len {
+            let pos = at + done;
+            let k = (len - done).min(buf.len() - pos % buf.len());
+            let chunk = &mut buf[..k];
+            fill(done, chunk)?;
+            let page = self
+                .pages
+                .get_mut(pos / PAGE_SIZE)
+                .ok_or(kernel::error::code::EINVAL)?;
+            page.write(pos % PAGE_SIZE, chunk)?;
+            done += k;
+        }
+        Ok(())
+    }
+
     /// Bytes held.
     pub(crate) fn len(&self) -> usize {
         self.len

@@ -415,7 +415,7 @@ fn oracle_cmd(
     let r = lwlog::oracle::check(&events, top, probe, &entries, complete)
         .map_err(|v| Failure(EXIT_ORACLE, format!("not a true durability record: {v}")))?;
     println!(
-        "oracle: true durability record: {} entries ({} writes, {} discards, {} FUA, {} flushes of which {} the target's own, {} marks) against {} trace events; {} writes never became durable",
+        "oracle: true durability record: {} entries ({} writes, {} discards, {} FUA, {} flushes of which {} the target's own, {} marks) against {} trace events; {} writes never became durable, {} discards superseded",
         r.entries,
         r.writes,
         r.discards,
@@ -424,7 +424,8 @@ fn oracle_cmd(
         r.target_flushes,
         r.marks,
         events.len(),
-        r.never_durable
+        r.never_durable,
+        r.superseded
     );
     Ok(())
 }

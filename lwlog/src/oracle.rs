@@ -27,6 +27,20 @@
 //! and checks that each durability point of the log has a moment `T`
 //! (non-decreasing along the log, inside the point's own window) with
 //! every write whose `d_max <= T` before it and no write whose `d_min > T`.
+//!
+//! The probe's write cache may be switched while writes run, between
+//! `lwcache wt-begin`/`wt-end` and `lwcache wb-begin`/`wb-end` markers
+//! around each switch to write through and back. While the probe has no
+//! write cache, its writes are durable at completion and the block layer
+//! completes flushes sent to it at once, without a trace event; around a
+//! switch either mode may hold, and the oracle accepts both.
+//!
+//! A write durable at completion (FUA) replaces, on the device, the data
+//! of an overlapping write that completed before it but is not durable
+//! yet; the target logs that write later, with the newer data where they
+//! overlap. The oracle sees positions, not data, so it accepts that order
+//! after a FUA entry; a full replay compared with the device checks the
+//! data.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -194,6 +208,9 @@ pub struct Report {
     pub marks: usize,
     /// Writes on the data device never made durable (not expected in the log).
     pub never_durable: usize,
+    /// Discards that FUA writes completed after them covered entirely
+    /// before they became durable (not expected in the log either).
+    pub superseded: usize,
 }
 
 /// The first way the log departs from the record.
@@ -304,17 +321,89 @@ impl Times {
 }
 
 /// What the record says: the writes, in probe completion order; the
-/// successful flush completions on the probe; and when the filesystem
-/// submitted its flushes (top queue events, sorted).
+/// successful flush completions on the probe; when the filesystem
+/// submitted its flushes (top queue events, sorted); and when the probe
+/// may have had no write cache.
 struct Model {
     writes: Vec<Write>,
     flush_done: Vec<u64>,
     top_flush_queued: Vec<u64>,
+    cache: CacheModes,
+}
+
+/// When the probe's write cache was off, from `lwcache` markers.
+#[derive(Default)]
+struct CacheModes {
+    /// `[wt-begin, wb-end]`: the cache may be off (sorted, disjoint).
+    maybe_off: Vec<(u64, u64)>,
+    /// `[wt-end, wb-begin]`: the cache is off.
+    off: Vec<(u64, u64)>,
+}
+
+impl CacheModes {
+    fn from_markers(events: &[Event]) -> CacheModes {
+        let mut m = CacheModes::default();
+        let (mut begin, mut end) = (None, None);
+        for ev in events {
+            let Event::Marker { t, text } = ev else {
+                continue;
+            };
+            match text.as_str() {
+                "lwcache wt-begin" => begin = Some(*t),
+                "lwcache wt-end" => end = Some(*t),
+                "lwcache wb-begin" => {
+                    if let Some(e) = end.take() {
+                        m.off.push((e, *t));
+                    }
+                }
+                "lwcache wb-end" => {
+                    if let Some(b) = begin.take() {
+                        m.maybe_off.push((b, *t));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(b) = begin {
+            m.maybe_off.push((b, NEVER));
+        }
+        if let Some(e) = end {
+            m.off.push((e, NEVER));
+        }
+        m
+    }
+
+    fn is_empty(&self) -> bool {
+        self.maybe_off.is_empty()
+    }
+
+    /// The cache was off throughout `[a, b]`.
+    fn off_during(&self, a: u64, b: u64) -> bool {
+        self.off.iter().any(|&(s, e)| s <= a && b <= e)
+    }
+
+    /// The cache may have been off at some moment of `[a, b]`.
+    fn maybe_off_during(&self, a: u64, b: u64) -> bool {
+        self.maybe_off.iter().any(|&(s, e)| s <= b && a <= e)
+    }
+
+    /// The first moment at or after `t` at which the cache may have been
+    /// off (a flush completes there without a trace), or `NEVER`.
+    fn first_maybe_off_from(&self, t: u64) -> u64 {
+        self.maybe_off
+            .iter()
+            .filter(|&&(_, e)| e >= t)
+            .map(|&(s, _)| s.max(t))
+            .min()
+            .unwrap_or(NEVER)
+    }
 }
 
 /// Builds the model of the record.
 fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
     let mut top_writes: HashMap<Key, Times> = HashMap::new();
+    // FUA writes queued on the top, by range.
+    let mut top_fua: HashMap<Key, Vec<u64>> = HashMap::new();
     let mut top_flushes = Times::default();
     let mut probe_flushes = Times::default();
     let mut probe_writes = Vec::new();
@@ -347,6 +436,9 @@ fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
             }
             if data {
                 add(top_writes.entry((op == 'D', sector, nr)).or_default());
+                if fua && done.is_none() {
+                    top_fua.entry((op == 'D', sector, nr)).or_default().push(t);
+                }
             }
         } else {
             if preflush {
@@ -362,17 +454,38 @@ fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
     for t in top_writes.values_mut() {
         t.sort();
     }
+    for t in top_fua.values_mut() {
+        t.sort_unstable();
+    }
+    let cache = CacheModes::from_markers(events);
     let writes = probe_writes
         .into_iter()
         .map(|(discard, sector, nr, fua, c)| {
             let c_top = top_writes
                 .get(&(discard, sector, nr))
                 .map_or(NEVER, |t| t.in_flight_done_by(c));
-            let (d_min, d_max) = if fua {
+            // The block layer drops FUA from a write to a device without
+            // a write cache: the filesystem's FUA write then reaches the
+            // probe as a plain one, durable at completion all the same.
+            let stripped = !fua
+                && top_fua.get(&(discard, sector, nr)).is_some_and(|q| {
+                    let before = q.partition_point(|&t| t <= c);
+                    before > 0 && cache.maybe_off_during(q[before - 1], c)
+                });
+            // The target asks for the cache mode between the probe's and
+            // the filesystem's view of the completion.
+            let (d_min, d_max) = if fua || stripped || cache.off_during(c, c_top) {
                 (c, c_top)
             } else {
+                let flushed = probe_flushes
+                    .earliest_done_after(c)
+                    .min(cache.first_maybe_off_from(c));
                 (
-                    probe_flushes.earliest_done_after(c),
+                    if cache.maybe_off_during(c, c_top) {
+                        c
+                    } else {
+                        flushed
+                    },
                     if c_top == NEVER {
                         NEVER
                     } else {
@@ -398,6 +511,7 @@ fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
         writes,
         flush_done: probe_flushes.ok,
         top_flush_queued: top_flushes.queued,
+        cache,
     }
 }
 
@@ -437,6 +551,7 @@ pub fn check(
         writes,
         flush_done,
         top_flush_queued,
+        cache,
     } = model(events, top, probe);
     // Flush entries the filesystem's flushes wrote so far.
     let mut fs_flush_entries = 0usize;
@@ -461,7 +576,12 @@ pub fn check(
         .collect();
     let mut lo = 0u64;
     let mut t_prev = 0u64;
-    let mut logged: Vec<(u64, usize)> = Vec::new();
+    // (entry index, write, logged as durable at completion)
+    let mut logged: Vec<(u64, usize, bool)> = Vec::new();
+    let mut is_logged = vec![false; writes.len()];
+    // Discards not logged yet that FUA writes cut back: what is left.
+    let mut cut_back: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+    let mut superseded = vec![false; writes.len()];
     let fail = |e: &LogEntry, why: String| Violation {
         entry: Some(e.index),
         why,
@@ -480,7 +600,34 @@ pub fn check(
         let mut window = None;
         if !is_mark && e.nr > 0 {
             let key = (e.flags & FLAG_DISCARD != 0, e.sector, e.nr);
-            let Some(i) = by_key.get_mut(&key).and_then(|q| q.pop_front()) else {
+            let exact = by_key.get_mut(&key).and_then(|q| q.pop_front());
+            let Some(i) = exact.or_else(|| {
+                // A discard that later FUA writes cut back is logged in
+                // pieces: the first not logged yet that holds this one, or
+                // a later piece of one cut back and logged.
+                let holds = |j: &usize| {
+                    let w = &writes[*j];
+                    key.0
+                        && w.discard
+                        && w.sector <= e.sector
+                        && e.sector + e.nr <= w.sector + w.nr
+                        && !superseded[*j]
+                };
+                let j = (0..writes.len())
+                    .filter(holds)
+                    .find(|&j| !is_logged[j])
+                    .or_else(|| {
+                        (0..writes.len())
+                            .rev()
+                            .filter(holds)
+                            .find(|j| is_logged[*j] && cut_back.contains_key(j))
+                    })?;
+                let w = &writes[j];
+                if let Some(q) = by_key.get_mut(&(true, w.sector, w.nr)) {
+                    q.retain(|&k| k != j);
+                }
+                Some(j)
+            }) else {
                 return Err(fail(
                     e,
                     format!(
@@ -503,10 +650,15 @@ pub fn check(
             }
             // Of two overlapping writes, the one that completed later
             // comes later: fail only when the later-logged one certainly
-            // completed first.
-            for &(j, k) in &logged {
+            // completed first, and the earlier-logged one was not durable
+            // at completion (see the module documentation).
+            for &(j, k, at_completion) in &logged {
                 let a = &writes[k];
-                if a.sector < w.sector + w.nr && w.sector < a.sector + a.nr && w.c_top < a.c_probe {
+                if !at_completion
+                    && a.sector < w.sector + w.nr
+                    && w.sector < a.sector + a.nr
+                    && w.c_top < a.c_probe
+                {
                     return Err(fail(
                         e,
                         format!(
@@ -537,7 +689,8 @@ pub fn check(
                     ));
                 }
             }
-            logged.push((e.index, i));
+            logged.push((e.index, i, e.flags & FLAG_FUA != 0));
+            is_logged[i] = true;
             pending.remove(&(w.d_max, i));
             lo = lo.max(w.d_min);
             if w.discard {
@@ -573,15 +726,21 @@ pub fn check(
         };
         let mut t = lo.max(t_prev).max(w_lo);
         if is_flush {
-            // The moment of a flush entry is a flush's completion.
-            match flush_done.get(flush_done.partition_point(|&c| c < t)) {
-                Some(&c) => t = c,
-                None => {
+            // The moment of a flush entry is a flush's completion (any
+            // moment the probe may have had no cache, when flushes
+            // complete unseen).
+            let seen = flush_done
+                .get(flush_done.partition_point(|&c| c < t))
+                .copied()
+                .unwrap_or(NEVER);
+            match seen.min(cache.first_maybe_off_from(t)) {
+                NEVER => {
                     return Err(fail(
                         e,
                         "a flush entry, but no flush completed on the data device after the writes before it became durable".into(),
                     ))
                 }
+                c => t = c,
             }
         }
         if t > w_hi {
@@ -604,6 +763,40 @@ pub fn check(
             }
         }
         t_prev = t;
+        // A FUA write supersedes, where it overlaps, the discards that
+        // completed before it and are not logged yet: the target cuts them
+        // back, and drops one it covers entirely.
+        if e.flags & FLAG_FUA != 0 && !is_mark && e.nr > 0 {
+            let (b0, b1) = (e.sector, e.sector + e.nr);
+            let c_top = logged.last().map_or(NEVER, |&(_, i, _)| writes[i].c_top);
+            for (j, d) in writes.iter().enumerate() {
+                if !d.discard || is_logged[j] || superseded[j] || d.c_probe >= c_top {
+                    continue;
+                }
+                if d.sector >= b1 || b0 >= d.sector + d.nr {
+                    continue;
+                }
+                let left = cut_back
+                    .entry(j)
+                    .or_insert_with(|| vec![(d.sector, d.sector + d.nr)]);
+                *left = left
+                    .iter()
+                    .flat_map(|&(a0, a1)| {
+                        [(a0, a1.min(b0)), (a0.max(b1), a1)]
+                            .into_iter()
+                            .filter(|&(x, y)| x < y)
+                    })
+                    .collect();
+                if left.is_empty() {
+                    superseded[j] = true;
+                    pending.remove(&(d.d_max, j));
+                    if let Some(q) = by_key.get_mut(&(true, d.sector, d.nr)) {
+                        q.retain(|&k| k != j);
+                    }
+                    report.superseded += 1;
+                }
+            }
+        }
     }
     if complete {
         if let Some((&(d_max, i), _)) = pending.iter().next() {
@@ -617,7 +810,9 @@ pub fn check(
                 });
             }
         }
-        if report.flushes != flush_done.len() {
+        // Flushes completed unseen while the cache was off are logged too.
+        let unseen_ok = !cache.is_empty() && report.flushes > flush_done.len();
+        if report.flushes != flush_done.len() && !unseen_ok {
             return Err(Violation {
                 entry: None,
                 why: format!(
@@ -635,7 +830,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logformat::{FLAG_FLUSH, FLAG_FUA, FLAG_MARK};
+    use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK};
 
     /// `(t, dev, rwbs, sector, nr, done)`.
     type Line = (u64, DevNo, &'static str, u64, u64, Option<i32>);
@@ -976,5 +1171,120 @@ mod tests {
         // at the end mark only if the flush is missing from the log.
         let log = [entry(0, 8, 8, 0), end(1)];
         assert!(check(&ev, TOP, PROBE, &log, true).is_err());
+    }
+
+    #[test]
+    fn a_fua_write_supersedes_an_earlier_unflushed_one() {
+        // w1 plain at sector 8, then a FUA write over it, then a flush:
+        // w1 becomes durable at the flush, logged with w2's data.
+        let mut l = io(10, "WS", 8, 16);
+        l.extend(io(20, "WFS", 8, 8));
+        l.extend(io(30, "FWS", 0, 0));
+        let ev = trace(&l);
+        let log = [
+            entry(0, 8, 8, FLAG_FUA),
+            entry(1, 8, 16, 0),
+            entry(2, 0, 0, FLAG_FLUSH),
+            end(3),
+        ];
+        check(&ev, TOP, PROBE, &log, true).unwrap();
+    }
+
+    fn marker(t: u64, text: &str) -> Event {
+        Event::Marker {
+            t,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn writes_are_durable_at_completion_while_the_cache_is_off() {
+        // The cache is off from 6 to 40. w1 completes; a mark is dropped;
+        // the filesystem's flush is completed by the block layer without
+        // reaching the probe.
+        let mut l = io(10, "WS", 8, 8);
+        l.push((30, TOP, "FWS", 0, 0, None));
+        l.push((31, TOP, "FWS", 0, 0, Some(0)));
+        let mut ev = trace(&l);
+        ev.extend([
+            marker(5, "lwcache wt-begin"),
+            marker(6, "lwcache wt-end"),
+            marker(20, "lwmark-begin m"),
+            marker(21, "lwmark-end m"),
+            marker(40, "lwcache wb-begin"),
+            marker(41, "lwcache wb-end"),
+        ]);
+        ev.sort_by_key(|e| match e {
+            Event::Bio { t, .. } | Event::Marker { t, .. } => *t,
+        });
+        let mut mark = entry(1, 0, 0, FLAG_MARK);
+        mark.mark = b"m".to_vec();
+        let good = [
+            entry(0, 8, 8, FLAG_FUA),
+            mark.clone(),
+            entry(2, 0, 0, FLAG_FLUSH),
+            end(3),
+        ];
+        check(&ev, TOP, PROBE, &good, true).unwrap();
+        // Held for the flush as if the cache were on: the mark misses it.
+        mark.index = 0;
+        let bad = [mark, entry(1, 8, 8, 0), entry(2, 0, 0, FLAG_FLUSH), end(3)];
+        let v = check(&ev, TOP, PROBE, &bad, true).unwrap_err();
+        assert_eq!(v.entry, Some(0), "{v}");
+        // Without the markers the write was never made durable.
+        let plain: Vec<Event> = ev
+            .iter()
+            .filter(|e| !matches!(e, Event::Marker { text, .. } if text.starts_with("lwcache")))
+            .cloned()
+            .collect();
+        assert!(check(&plain, TOP, PROBE, &good, true).is_err());
+    }
+
+    #[test]
+    fn fua_writes_cut_back_earlier_discards() {
+        // A discard of 16 sectors, a FUA write inside it, a flush: the
+        // discard is logged in two pieces around the write.
+        let mut l = io(10, "DS", 8, 16);
+        l.extend(io(20, "WFS", 12, 4));
+        l.extend(io(30, "FWS", 0, 0));
+        let ev = trace(&l);
+        let disc = FLAG_DISCARD;
+        let log = [
+            entry(0, 12, 4, FLAG_FUA),
+            entry(1, 8, 4, disc),
+            entry(2, 16, 8, disc),
+            entry(3, 0, 0, FLAG_FLUSH),
+            end(4),
+        ];
+        check(&ev, TOP, PROBE, &log, true).unwrap();
+        // A piece from nowhere.
+        let bad = [
+            entry(0, 12, 4, FLAG_FUA),
+            entry(1, 30, 4, disc),
+            entry(2, 0, 0, FLAG_FLUSH),
+            end(3),
+        ];
+        assert_eq!(
+            check(&ev, TOP, PROBE, &bad, true).unwrap_err().entry,
+            Some(1)
+        );
+        // Covered entirely, the discard is not logged at all.
+        let mut l = io(10, "DS", 8, 8);
+        l.extend(io(20, "WFS", 8, 8));
+        l.extend(io(30, "FWS", 0, 0));
+        let log = [entry(0, 8, 8, FLAG_FUA), entry(1, 0, 0, FLAG_FLUSH), end(2)];
+        let r = check(&trace(&l), TOP, PROBE, &log, true).unwrap();
+        assert_eq!(r.superseded, 1);
+        // Without the FUA write covering it, a missing discard is a
+        // violation.
+        let mut l = io(10, "DS", 8, 8);
+        l.extend(io(20, "WFS", 100, 8));
+        l.extend(io(30, "FWS", 0, 0));
+        let log = [
+            entry(0, 100, 8, FLAG_FUA),
+            entry(1, 0, 0, FLAG_FLUSH),
+            end(2),
+        ];
+        assert!(check(&trace(&l), TOP, PROBE, &log, true).is_err());
     }
 }

@@ -119,6 +119,31 @@ oracle_check() {
 		fail "oracle: the log on $1 is not a true durability record"
 }
 
+# cache_toggle_start NAME: switch the write cache of dm device NAME (the
+# probe) off and on, every 0.2 and 0.3 s, between the `lwcache` trace
+# markers the oracle reads; cache_toggle_stop ends with it on.
+cache_toggle_start() {
+	wc=/sys/block/dm-$(dmsetup info -c --noheadings -o minor "$1" | tr -d ' ')/queue/write_cache
+	rm -f /tmp/stop-cache
+	(
+		while [ ! -e /tmp/stop-cache ]; do
+			echo "lwcache wt-begin" >$TRACEFS/trace_marker
+			echo "write through" >"$wc"
+			echo "lwcache wt-end" >$TRACEFS/trace_marker
+			sleep 0.2
+			echo "lwcache wb-begin" >$TRACEFS/trace_marker
+			echo "write back" >"$wc"
+			echo "lwcache wb-end" >$TRACEFS/trace_marker
+			sleep 0.3
+		done
+	) &
+	cache_pid=$!
+}
+cache_toggle_stop() {
+	touch /tmp/stop-cache
+	wait "$cache_pid" || fail "switching the write cache failed"
+}
+
 # Hostile data devices, each a dm device NAME over DEV (whole device):
 #
 # slow_flush_dev NAME DEV MS: flushes take MS milliseconds longer (dm-delay's

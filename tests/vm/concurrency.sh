@@ -1,6 +1,7 @@
 # vm-run: --disk-size 1G --memory 1G
 # Concurrency on the debug kernel: four writers with random sizes and
-# offsets, FUA writes, flushes and discards, while marks are dropped from
+# offsets, FUA writes (also over their own writes not flushed yet), flushes
+# and discards, while marks are dropped from
 # another process, for a bounded time. Afterwards a full replay equals the
 # data device, and the entry counts in status, in the super block and in
 # the log agree. Any kernel report (lockdep, KFENCE, list debugging, hung
@@ -29,7 +30,8 @@ step "writers and marks for ${STRESS_SECONDS:=20}s"
 ) &
 marker=$!
 lw-workload block /dev/mapper/lw --threads 4 --seconds "$STRESS_SECONDS" \
-	--max-bytes $((600 << 20)) --seed "${STRESS_SEED:-1}" || fail "workload failed"
+	--max-bytes $((600 << 20)) --seed "${STRESS_SEED:-1}" --fua-over-unflushed ||
+	fail "workload failed"
 touch /tmp/stop
 wait $marker || fail "a mark message failed"
 echo "marks: $(cat /tmp/marks)"

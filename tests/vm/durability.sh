@@ -2,8 +2,9 @@
 # The log is a true durability record on hostile data devices: flushes that
 # take 150 ms, completions reordered by random delays on a multi-queue disk,
 # writes and flushes that fail for seconds at a time, a log device that
-# fills, and the target's own flushes under a memory bound while flushes
-# are slow. Each run has four concurrent writers (writes, FUA writes,
+# fills, a write cache switched off and on while writes run, and the
+# target's own flushes under a memory bound. Each run has four concurrent
+# writers (writes, FUA writes, also over their own unflushed writes,
 # flushes, discards; lw-workload block) and marks dropped from another
 # process, or ext4 with a parallel file workload, and each log is checked
 # by the durability oracle against the block trace of the log-writes
@@ -53,6 +54,7 @@ finish() {
 }
 
 # block_run LABEL DATADEV LOGDEV SEED [OPTIONS...]: the concurrent writers.
+# With TOGGLE_CACHE=1 the probe's write cache is switched meanwhile.
 block_run() {
 	label=$1 data=$2 log=$3 seed=$4
 	shift 4
@@ -65,8 +67,11 @@ block_run() {
 	dmsetup mknodes lw
 	oracle_start lw probe
 	marks_start lw
+	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_start probe
 	lw-workload block /dev/mapper/lw --threads 4 --seconds "$secs" --max-io 131072 \
-		--max-bytes $((200 << 20)) --seed "$seed" --keep-going || fail "workload failed"
+		--max-bytes $((200 << 20)) --seed "$seed" --keep-going --fua-over-unflushed ||
+		fail "workload failed"
+	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_stop
 	marks_stop
 	finish "$log"
 }
@@ -109,6 +114,10 @@ step "failing writes and flushes: dm-flakey, up 2 s, down 1 s"
 flaky_dev flaky /dev/vda 2 1
 for s in $seeds; do block_run flaky /dev/mapper/flaky /dev/vdb "$s"; done
 dmsetup remove flaky
+
+step "a write cache switched off and on while writes run"
+for s in $seeds; do TOGGLE_CACHE=1 block_run cache-switching /dev/vda /dev/vdb "$s"; done
+TOGGLE_CACHE=1 block_run "cache-switching, max_held_mb:1" /dev/vda /dev/vdb 3 max_held_mb:1
 
 step "a log device that fills: 24 MiB"
 dmsetup create tinylog --table "0 49152 linear /dev/vdc 0"

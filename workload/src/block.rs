@@ -11,7 +11,8 @@
 //! FUA write is logged when it completes, but a plain write or discard only
 //! at the next flush, so a FUA write over a range with unflushed writes
 //! would be replayed before them. Like a filesystem, a writer flushes
-//! before such a FUA write.
+//! before such a FUA write, unless `--fua-over-unflushed` asks it not to:
+//! then the log must carry the FUA write's data in those older writes.
 
 use crate::blockdev::{self, AlignedBuf};
 use crate::rng::Rng;
@@ -31,6 +32,7 @@ pub struct Options {
     pub max_bytes: u64,
     /// Count failed operations and go on (a device that fails on purpose).
     pub keep_going: bool,
+    pub fua_over_unflushed: bool,
 }
 
 #[derive(Default)]
@@ -76,6 +78,7 @@ pub fn run(o: &Options) -> Result<(), String> {
                 max_io: o.max_io,
                 max_bytes: o.max_bytes,
                 keep_going: o.keep_going,
+                fua_over_unflushed: o.fua_over_unflushed,
                 deadline,
                 rng: Rng::new(o.seed.wrapping_mul(1_000_003).wrapping_add(i)),
                 counters: counters.clone(),
@@ -119,6 +122,7 @@ struct Writer {
     max_io: u64,
     max_bytes: u64,
     keep_going: bool,
+    fua_over_unflushed: bool,
     deadline: Instant,
     rng: Rng,
     counters: Arc<Counters>,
@@ -173,7 +177,10 @@ impl Writer {
                     let off = self.offset_for(n);
                     self.rng.fill(&mut buf[..n as usize]);
                     let is_fua = op >= 60;
-                    if is_fua && unflushed.iter().any(|&(a, b)| a < off + n && off < b) {
+                    if is_fua
+                        && !self.fua_over_unflushed
+                        && unflushed.iter().any(|&(a, b)| a < off + n && off < b)
+                    {
                         flush(unflushed)?;
                     }
                     let (file, counter) = if is_fua {

@@ -53,6 +53,11 @@ enum Cmd {
         /// that fail on purpose.
         #[arg(long)]
         keep_going: bool,
+        /// Let FUA writes overwrite ranges written since the writer's last
+        /// flush (by default a writer flushes first, as filesystems do):
+        /// the log must then carry the FUA write's data in the older write.
+        #[arg(long)]
+        fua_over_unflushed: bool,
     },
     /// Timed O_DIRECT writes of one size to a block device, for the bench;
     /// prints elapsed=<s> bytes=<n> ops=<n>.
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
             max_io,
             seed,
             keep_going,
+            fua_over_unflushed,
         } => block::run(&block::Options {
             dev,
             threads,
@@ -137,6 +143,7 @@ fn main() -> ExitCode {
             max_io,
             max_bytes,
             keep_going,
+            fua_over_unflushed,
         }),
         Cmd::Write {
             dev,
