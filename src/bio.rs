@@ -175,14 +175,16 @@ impl Bio {
 ///
 /// # Invariants
 ///
-/// `inner` was initialised by `bioset_init` and is torn down with
-/// `bioset_exit` on drop; every bio allocated from it must be freed before
-/// then, which holders guarantee by keeping an `Arc` to the set for as long
-/// as one of its bios lives (see `log_io::submit_write`).
+/// `inner` was initialised by `bioset_init` with `front_pad` bytes before
+/// each bio, and is torn down with `bioset_exit` on drop; every bio
+/// allocated from it must be freed before then, which holders guarantee by
+/// keeping an `Arc` to the set for as long as one of its bios lives (see
+/// `log_io::submit_write`).
 #[pin_data(PinnedDrop)]
 pub(crate) struct BioSet {
     #[pin]
     inner: Opaque<bindings::bio_set>,
+    front_pad: u32,
 }
 
 // SAFETY: A bio set is used from any thread; the kernel synchronises it.
@@ -192,8 +194,8 @@ unsafe impl Sync for BioSet {}
 
 impl BioSet {
     /// A bio set that keeps `pool_size` bios (with their vectors) in
-    /// reserve.
-    pub(crate) fn new(pool_size: u32) -> impl PinInit<Self, kernel::error::Error> {
+    /// reserve, each with `front_pad` bytes of the owner's before it.
+    pub(crate) fn new(pool_size: u32, front_pad: u32) -> impl PinInit<Self, kernel::error::Error> {
         // SAFETY: On `Ok` the slot is initialised by `bioset_init`; on
         // error `bioset_init` has already undone its partial work (it calls
         // `bioset_exit`, which needs the zeroed fields written first).
@@ -204,12 +206,17 @@ impl BioSet {
                 kernel::error::to_result(bindings::bioset_init(
                     bs,
                     pool_size,
-                    0,
+                    front_pad,
                     bindings::BIOSET_NEED_BVECS,
                 ))
             })
         };
-        try_pin_init!(BioSet { inner <- init }? kernel::error::Error)
+        try_pin_init!(BioSet { inner <- init, front_pad }? kernel::error::Error)
+    }
+
+    /// Bytes before each bio of the set that belong to its owner.
+    pub(crate) fn front_pad(&self) -> u32 {
+        self.front_pad
     }
 
     /// The `struct bio_set`, for `bio_alloc_bioset`.

@@ -10,7 +10,7 @@ use crate::dm::TableDev;
 use crate::page::NoIoPage;
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::marker::PhantomData;
-use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::{code::*, Result};
 use kernel::new_condvar;
 use kernel::prelude::*;
@@ -93,11 +93,42 @@ impl<'x> BioPages<'x> {
     }
 }
 
+/// What a bio built by [`submit_write`] carries, in the front padding of
+/// the bio (no allocation of its own: a bio from the set's reserve comes
+/// with it).
 struct BioContext<T> {
     batch: Arc<IoBatch>,
     owner: Arc<T>,
     /// The set the bio came from, kept until the bio is freed.
     bios: Arc<BioSet>,
+}
+
+/// Front padding a [`BioSet`] needs for [`submit_write`]: a
+/// [`BioContext`], whatever its owner type (three pointers), kept at the
+/// bio's alignment.
+pub(crate) const BIO_CONTEXT_PAD: u32 = {
+    let size = core::mem::size_of::<BioContext<IoBatch>>();
+    let align = core::mem::align_of::<bindings::bio>();
+    (size.div_ceil(align) * align) as u32
+};
+
+impl<T> BioContext<T> {
+    /// Where the context of `bio` lives: right before it.
+    ///
+    /// # Safety
+    ///
+    /// `bio` must come from a set with at least [`BIO_CONTEXT_PAD`] bytes
+    /// of front padding.
+    unsafe fn slot(bio: *mut bindings::bio) -> *mut BioContext<T> {
+        const {
+            assert!(core::mem::size_of::<BioContext<T>>() <= BIO_CONTEXT_PAD as usize);
+            assert!(
+                core::mem::align_of::<BioContext<T>>() <= core::mem::align_of::<bindings::bio>()
+            );
+        }
+        // SAFETY: The padding is part of the same allocation (caller).
+        unsafe { bio.cast::<u8>().sub(BIO_CONTEXT_PAD as usize).cast() }
+    }
 }
 
 /// How a log write reaches the device.
@@ -140,14 +171,9 @@ where
     T: Completion + Send + Sync,
     F: for<'x> FnOnce(&mut BioPages<'x>, &'x T) -> Result,
 {
-    let ctx = KBox::new(
-        BioContext {
-            batch: batch.clone(),
-            owner,
-            bios: bios.clone(),
-        },
-        GFP_KERNEL,
-    )?;
+    if bios.front_pad() < BIO_CONTEXT_PAD {
+        return Err(EINVAL);
+    }
     let opf = match kind {
         WriteKind::Plain => bindings::req_op_REQ_OP_WRITE,
         WriteKind::Durable => {
@@ -160,36 +186,49 @@ where
         }
     };
     // SAFETY: `dev` holds a reference on its block device; `bios` is an
-    // initialised bio set that `ctx` keeps alive until the bio is freed.
-    // GFP_NOIO may sleep, so the allocation waits for the set's reserve
-    // rather than fail.
+    // initialised bio set that the context keeps alive until the bio is
+    // freed. GFP_NOIO may sleep, so the allocation waits for the set's
+    // reserve rather than fail.
     let bio = unsafe {
         bindings::bio_alloc_bioset(dev.bdev(), nr_vecs, opf, bindings::GFP_NOIO, bios.as_ptr())
     };
     if bio.is_null() {
         return Err(ENOMEM);
     }
-    let owner_ref: &T = &ctx.owner;
-    // SAFETY: `owner_ref` points into the `Arc` held by `ctx`, which is
-    // handed to the bio below and dropped only when the bio completes (or
-    // right here if `fill` fails, after the unsubmitted bio is put).
-    let owner_ref: &T = unsafe { &*(owner_ref as *const T) };
+    // SAFETY: `bios` has the padding (checked above), so the slot is in the
+    // bio's allocation, unused by anyone else, and suitably aligned.
+    let ctx = unsafe {
+        let ctx = BioContext::<T>::slot(bio);
+        ctx.write(BioContext {
+            batch: batch.clone(),
+            owner,
+            bios: bios.clone(),
+        });
+        ctx
+    };
+    // SAFETY: The context was written above; the owner it holds is dropped
+    // only when the bio completes (or right here if `fill` fails, before
+    // the unsubmitted bio is put).
+    let owner_ref: &T = unsafe { &(*ctx).owner };
     let mut pages = BioPages {
         bio,
         _brand: PhantomData,
     };
     if let Err(e) = fill(&mut pages, owner_ref) {
-        // SAFETY: The bio was allocated above and never submitted.
-        unsafe { bindings::bio_put(bio) };
+        // SAFETY: The context was written above and is dropped once; the
+        // bio was allocated above and never submitted.
+        unsafe {
+            core::ptr::drop_in_place(ctx);
+            bindings::bio_put(bio);
+        }
         return Err(e);
     }
     batch.state.lock().pending += 1;
     // SAFETY: `bio` is valid and ours until submitted; `write_end_io` takes
-    // back the context leaked into `bi_private`.
+    // back the context from the front padding.
     unsafe {
         (*bio).bi_iter.bi_sector = sector;
         (*bio).bi_end_io = Some(write_end_io::<T>);
-        (*bio).bi_private = KBox::into_raw(ctx).cast();
         bindings::submit_bio(bio);
     }
     Ok(())
@@ -202,17 +241,15 @@ where
 /// Only the block layer calls this, once, for a bio `submit_write::<T>`
 /// submitted.
 unsafe extern "C" fn write_end_io<T: Completion + Send + Sync>(bio: *mut bindings::bio) {
-    // SAFETY: The block layer passes the completed bio; `bi_private` is the
-    // context `submit_write` leaked for exactly this bio.
-    let (ctx, status) = unsafe {
-        let ctx = KBox::from_raw((*bio).bi_private.cast::<BioContext<T>>());
-        (ctx, (*bio).bi_status)
-    };
+    // SAFETY: The block layer passes the completed bio, from a set with the
+    // padding, where `submit_write` wrote the context: it is read out once,
+    // before the bio (and with it the padding) is freed.
+    let (ctx, status) = unsafe { (BioContext::<T>::slot(bio).read(), (*bio).bi_status) };
     // SAFETY: We own the bio's last reference (from `bio_alloc_bioset`).
     unsafe { bindings::bio_put(bio) };
     // Release the data before counting the completion: once the batch is
     // idle, the target may go away.
-    let BioContext { batch, owner, bios } = KBox::into_inner(ctx);
+    let BioContext { batch, owner, bios } = ctx;
     drop(bios);
     owner.done(status);
     drop(owner);

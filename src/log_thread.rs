@@ -12,7 +12,7 @@ use crate::kthread;
 use crate::list_node::ListNode;
 use crate::log_io::{plugged, submit_write, Completion, IoBatch, WriteKind};
 use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
-use crate::page::{NoIoPage, NoIoScope, PageBuf, PAGE_SIZE};
+use crate::page::{NoIoScope, PageBuf, PageReserve, ReservedPage, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +28,8 @@ use kernel::sync::{Arc, CondVar, UniqueArc};
 /// Most pages one bio carries (`BIO_MAX_VECS`).
 const BIO_MAX_VECS: usize = 256;
 
-/// Bios kept in reserve for the log and the target's own flushes.
+/// Bios kept in reserve for the log and the target's own flushes, and
+/// pages for entry headers and super blocks.
 const LOG_BIO_RESERVE: u32 = 16;
 
 /// One write, flush, discard or mark waiting to be logged (C's
@@ -46,6 +47,8 @@ pub(crate) struct PendingBlock {
     /// A discard that later writes durable at completion covered entirely
     /// before it became durable: it is not logged.
     superseded: bool,
+    /// The entry's header sector, once the thread writes it.
+    header_page: Option<ReservedPage>,
 }
 
 /// A pending block as it goes on the target's lists.
@@ -70,6 +73,7 @@ impl PendingBlock {
                 mark,
                 seq: 0,
                 superseded: false,
+                header_page: None,
             },
             GFP_KERNEL,
         )
@@ -132,6 +136,7 @@ impl PendingBlock {
                 mark: KVec::new(),
                 seq: self.seq,
                 superseded: false,
+                header_page: None,
             }));
         }
         Ok(None)
@@ -344,6 +349,10 @@ pub(crate) struct Shared {
     /// here, not from the pool the filesystems above share: the thread
     /// that writers wait on always gets one, if it has to wait.
     pub(crate) bios: Arc<BioSet>,
+    /// Pages for entry headers and super blocks, with a reserve: when
+    /// memory is short the thread still logs, and so frees the copies of
+    /// the writes it logs.
+    pub(crate) headers: Arc<PageReserve>,
     /// The data device.
     pub(crate) dev: TableDev,
     /// Cleared for good when logging fails or the log is full. Atomic, not
@@ -373,7 +382,11 @@ impl Shared {
         max_held: u64,
     ) -> Result<Arc<Shared>> {
         let flushes = IoBatch::new()?;
-        let bios = Arc::pin_init(BioSet::new(LOG_BIO_RESERVE), GFP_KERNEL)?;
+        let bios = Arc::pin_init(
+            BioSet::new(LOG_BIO_RESERVE, crate::log_io::BIO_CONTEXT_PAD),
+            GFP_KERNEL,
+        )?;
+        let headers = PageReserve::new(LOG_BIO_RESERVE as usize)?;
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);
         let appending = append.is_some();
@@ -405,6 +418,7 @@ impl Shared {
                 max_held,
                 flushes,
                 bios,
+                headers,
                 dev,
                 enabled: AtomicBool::new(true),
                 appending,
@@ -454,7 +468,7 @@ impl Shared {
 
 /// What the thread took off the list, and where it goes.
 struct Job {
-    block: Arc<Block>,
+    block: ListArc<Block>,
     sector: u64,
     update_super: bool,
     entries: u64,
@@ -503,7 +517,7 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
         q.logged_entries += 1;
         q.busy = true;
         return Step::Log(Job {
-            block: block.into_arc(),
+            block,
             sector,
             update_super: h.flags & (FLAG_FUA | FLAG_MARK) != 0,
             entries: q.logged_entries,
@@ -530,26 +544,17 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
     Step::Idle
 }
 
-/// The header sector of an entry plus the entry it belongs to: what the
-/// entry's bios keep alive.
-struct EntryIo {
-    header: NoIoPage,
-    block: Arc<Block>,
-}
-
-fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
-    let block = &job.block;
-    let mut header = NoIoPage::new()?;
-    header.write(0, &block.header.fields())?;
-    header.write(crate::logformat::ENTRY_LEN, &block.mark)?;
+/// Writes `job`'s entry with its header in `header`: the entry's block,
+/// which then holds the header page, is what its bios keep alive.
+fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: Job, mut header: ReservedPage) -> Result {
+    header.write(0, &job.block.header.fields())?;
+    header.write(crate::logformat::ENTRY_LEN, &job.block.mark)?;
+    // Off every list and never shared, so held alone.
+    let mut block = ListNode::into_unique(job.block).ok_or(EINVAL)?;
+    block.as_mut().value_mut().header_page = Some(header);
+    let io: Arc<Block> = block.into();
+    let block = &io;
     let ss = s.sector_size as usize;
-    let io = Arc::new(
-        EntryIo {
-            header,
-            block: block.clone(),
-        },
-        GFP_KERNEL,
-    )?;
     let data_pages = block
         .data
         .as_ref()
@@ -578,9 +583,11 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
             io.clone(),
             |bio, io| {
                 if with_header {
-                    bio.add(&io.header, ss)?;
+                    if let Some(h) = io.header_page.as_ref() {
+                        bio.add(h, ss)?;
+                    }
                 }
-                if let Some(data) = io.block.data.as_ref() {
+                if let Some(data) = io.data.as_ref() {
                     for (p, len) in data.pages().skip(start).take(n) {
                         bio.add(p, len)?;
                     }
@@ -601,7 +608,8 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: &Job) -> Result {
 }
 
 fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
-    let mut page = NoIoPage::new()?;
+    // The thread waited for every bio before this: a spare page is free.
+    let mut page = s.headers.get().ok_or(ENOMEM)?;
     page.write(
         0,
         &Super {
@@ -714,8 +722,8 @@ impl Completion for OwnFlush {
     }
 }
 
-impl Completion for EntryIo {}
-impl Completion for NoIoPage {}
+impl Completion for Block {}
+impl Completion for ReservedPage {}
 
 /// The thread's body: log blocks in order until stopped.
 pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
@@ -779,13 +787,29 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
             update_super(s, batch, 0);
             started = true;
         }
-        if let Err(e) = write_entry(s, batch, &job) {
+        let header = match s.headers.get() {
+            Some(page) => Some(page),
+            None => {
+                // Memory is short and every spare page is in a log write
+                // in flight: they come back as those complete.
+                if let Err(status) = batch.wait() {
+                    s.disable(format_args!("Error writing log block, error={status}"));
+                }
+                s.headers.get()
+            }
+        };
+        let (update_super_to, entries) = (job.update_super, job.entries);
+        let r = match header {
+            Some(header) => write_entry(s, batch, job, header),
+            None => Err(ENOMEM),
+        };
+        if let Err(e) = r {
             s.disable(format_args!(
                 "Couldn't write log entry: error {}",
                 e.to_errno()
             ));
-        } else if job.update_super {
-            update_super(s, batch, job.entries);
+        } else if update_super_to {
+            update_super(s, batch, entries);
         }
         s.q.lock().busy = false;
     }

@@ -4,7 +4,12 @@
 //! scope in which every allocation behaves as `GFP_NOIO`.
 
 use crate::bindings;
+use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+use core::mem::ManuallyDrop;
+use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::error::{code::ENOMEM, Result};
+use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// Bytes in a page.
 pub(crate) const PAGE_SIZE: usize = bindings::PAGE_SIZE;
@@ -35,6 +40,12 @@ impl NoIoPage {
     /// [`PageBuf`], which overwrites every byte it lets out.
     fn new_unzeroed() -> Result<Self> {
         Self::alloc(0)
+    }
+
+    /// Like [`NoIoPage::new`], but fails at once rather than retry reclaim
+    /// (for callers with a reserve to fall back on).
+    fn new_or_fail_fast() -> Result<Self> {
+        Self::alloc(bindings::__GFP_ZERO | bindings::__GFP_NORETRY)
     }
 
     fn alloc(extra: bindings::gfp_t) -> Result<Self> {
@@ -81,6 +92,15 @@ impl NoIoPage {
         Ok(())
     }
 
+    /// Sets every byte of the page to zero.
+    pub(crate) fn clear(&mut self) {
+        let zeroes = [0u8; 512];
+        for at in (0..PAGE_SIZE).step_by(zeroes.len()) {
+            // In bounds: `PAGE_SIZE` is a multiple of 512.
+            let _ = self.write(at, &zeroes);
+        }
+    }
+
     /// The `struct page`, for adding to a bio.
     pub(crate) fn as_ptr(&self) -> *mut bindings::page {
         self.page
@@ -91,6 +111,86 @@ impl Drop for NoIoPage {
     fn drop(&mut self) {
         // SAFETY: The page is owned by `self` (type invariant) and freed once.
         unsafe { bindings::__free_pages(self.page, 0) };
+    }
+}
+
+/// Zeroed pages for a task that must make progress when memory is short,
+/// as `mempool_alloc_pages` pools are: [`PageReserve::get`] allocates a
+/// page if it can do so at once, or else takes one of the spare pages set
+/// aside when the reserve was made; a [`ReservedPage`] refills the spare
+/// pages when it is dropped (in any context).
+#[pin_data]
+pub(crate) struct PageReserve {
+    /// A slot for each spare page; `None` while it is out.
+    #[pin]
+    spare: SpinLockIrq<KVec<Option<NoIoPage>>>,
+}
+
+impl PageReserve {
+    /// A reserve with `n` spare pages, allocated now (process context).
+    pub(crate) fn new(n: usize) -> Result<Arc<PageReserve>> {
+        let mut spare = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            spare.push(Some(NoIoPage::new()?), GFP_KERNEL)?;
+        }
+        Arc::pin_init(
+            pin_init!(PageReserve {
+                spare <- new_spinlock_irq!(spare, "PageReserve::spare"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// A zeroed page, or `None` when none can be allocated without waiting
+    /// and every spare page is out: the caller waits for one to come back.
+    pub(crate) fn get(self: &Arc<Self>) -> Option<ReservedPage> {
+        let page = match NoIoPage::new_or_fail_fast() {
+            Ok(page) => page,
+            Err(_) => {
+                let mut page = self.spare.lock().iter_mut().find_map(Option::take)?;
+                page.clear();
+                page
+            }
+        };
+        Some(ReservedPage {
+            page: ManuallyDrop::new(page),
+            reserve: self.clone(),
+        })
+    }
+}
+
+/// A page from a [`PageReserve`]; back to its spare pages when dropped, if
+/// they are short of one, else freed.
+pub(crate) struct ReservedPage {
+    /// Valid until `drop` takes it.
+    page: ManuallyDrop<NoIoPage>,
+    reserve: Arc<PageReserve>,
+}
+
+impl core::ops::Deref for ReservedPage {
+    type Target = NoIoPage;
+
+    fn deref(&self) -> &NoIoPage {
+        &self.page
+    }
+}
+
+impl core::ops::DerefMut for ReservedPage {
+    fn deref_mut(&mut self) -> &mut NoIoPage {
+        &mut self.page
+    }
+}
+
+impl Drop for ReservedPage {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and nothing uses `page` after it.
+        let page = unsafe { ManuallyDrop::take(&mut self.page) };
+        let mut spare = self.reserve.spare.lock();
+        // Into an empty slot if there is one (allocating nothing); if not,
+        // the page is freed instead.
+        if let Some(slot) = spare.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(page);
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 # reaches the writer. The log device filling up: logging is disabled with a
 # message, writes go on, the log verifies, its super block counts exactly
 # the entries on it, and a replay to its last mark matches the checksum taken
-# at that mark.
+# at that mark. The durability oracle checks the logs of the failing log
+# and data devices.
 # vm-run: --disks 3 --disk-size 64M
 . /extra/guest.sh
 data=/dev/vda log=/dev/vdb replay=/dev/vdc
@@ -53,9 +54,11 @@ blkdiscard $log
 dmesg -c >/dev/null
 dmsetup create elog --table "0 $(sectors $log) linear $log 0"
 dmsetup mknodes elog
-create_lw lw $data /dev/mapper/elog
+probe_dev probe $data
+create_lw lw /dev/mapper/probe /dev/mapper/elog
+oracle_start lw probe
 /usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=64K count=4 oflag=direct conv=fdatasync status=none
-dmsetup message lw 0 mark before-error
+oracle_mark lw before-error
 sync /dev/mapper/lw
 sum $data >/tmp/before.sum
 dmsetup suspend elog
@@ -66,6 +69,9 @@ writes_still_work
 disabled_says "Error writing log block"
 dmsetup remove lw
 dmsetup remove elog
+oracle_stop
+oracle_check $log --partial
+dmsetup remove probe
 lwlog verify $log || fail "what was logged before the error does not verify"
 blkdiscard $replay
 lwlog replay --end-mark before-error $log $replay
@@ -75,7 +81,9 @@ step "data device failing: the error reaches the writer"
 blkdiscard $log
 dmsetup create fdata --table "0 $n flakey $data 0 0 1 1 error_writes"
 dmsetup mknodes fdata
-create_lw lw /dev/mapper/fdata $log
+probe_dev probe /dev/mapper/fdata
+create_lw lw /dev/mapper/probe $log
+oracle_start lw probe
 if /usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=4K count=4 oflag=direct status=none 2>/tmp/err; then
 	fail "a write to a failing data device succeeded"
 fi
@@ -86,6 +94,9 @@ if /usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=4K count=4 conv=fsync statu
 fi
 dmsetup status lw
 dmsetup remove lw
+oracle_stop
+oracle_check $log
+dmsetup remove probe
 dmsetup remove fdata
 lwlog verify $log || fail "the log does not verify after data errors"
 
