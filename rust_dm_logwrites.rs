@@ -405,10 +405,10 @@ impl dm::Target for LogWrites {
         // completion, so that a cache mode switched while the write was in
         // flight counts as it was when the write became durable or not.
         let write_through = !self.own.has_write_cache() || !self.shared.dev.has_write_cache();
-        let discard = flags & FLAG_DISCARD != 0;
-        if write_through && flags & FLAG_FLUSH == 0 && !discard {
-            // Durable at completion, which is what FUA records: replays can
-            // stop or check after it.
+        if write_through && flags & FLAG_FLUSH == 0 {
+            // Durable at completion, which is what FUA records (a discard
+            // too): replays can stop or check after it, and readers know it
+            // came before the unflushed writes it overlaps.
             block.as_mut().value_mut().header.flags |= FLAG_FUA;
         }
         let mut q = self.shared.q.lock();

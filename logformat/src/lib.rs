@@ -126,6 +126,17 @@ pub fn max_mark_len(sector_size: u32) -> usize {
     (sector_size as usize).saturating_sub(ENTRY_LEN + 1)
 }
 
+/// A 64-bit FNV-1a hash of `data`: what tests record of each 512-byte
+/// sector written, and compare with the sector's copy in a log.
+pub fn sector_hash(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// The log super block (log sector 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Super {

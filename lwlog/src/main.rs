@@ -106,6 +106,10 @@ enum Cmd {
         /// require every durable write to be in it.
         #[arg(long)]
         partial: bool,
+        /// What each write carried (`lw-workload block --journal`): check
+        /// each logged write's data too.
+        #[arg(long)]
+        journal: Option<PathBuf>,
     },
     /// Write the log's entries onto TARGET, in log order.
     #[command(after_help = EXIT_HELP)]
@@ -395,27 +399,45 @@ fn oracle_cmd(
     top: (u32, u32),
     probe: (u32, u32),
     complete: bool,
+    journal: Option<&Path>,
 ) -> Result<(), Failure> {
     let log = Log::open(path)?;
-    let factor = u64::from(log.sector_size() / 512);
+    let ss = log.sector_size();
+    let factor = u64::from(ss / 512);
     let mut entries = Vec::new();
     for e in log.entries() {
         let e = e?;
+        let mut hashes = Vec::new();
+        if journal.is_some() && e.touches_data() && !e.has(logformat::FLAG_DISCARD) {
+            let mut data = vec![0u8; e.bytes(ss) as usize];
+            log.read_at(&mut data, e.data_offset(ss))
+                .map_err(io_fail("cannot read", path))?;
+            hashes = data.chunks(512).map(logformat::sector_hash).collect();
+        }
         entries.push(lwlog::oracle::LogEntry {
             index: e.index,
             sector: e.header.sector * factor,
             nr: e.header.nr_sectors * factor,
             flags: e.header.flags,
             mark: e.mark.clone(),
+            hashes,
         });
     }
+    let journal = match journal {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(io_fail("cannot read", p))?;
+            lwlog::oracle::Journal::parse(&text)
+                .map_err(|e| Failure(EXIT_BAD_LOG, format!("journal: {e}")))?
+        }
+        None => Default::default(),
+    };
     let text = std::fs::read_to_string(trace).map_err(io_fail("cannot read", trace))?;
     let events =
         lwlog::oracle::parse_trace(&text).map_err(|e| Failure(EXIT_BAD_LOG, e.to_string()))?;
-    let r = lwlog::oracle::check(&events, top, probe, &entries, complete)
+    let r = lwlog::oracle::check_with_data(&events, top, probe, &entries, complete, journal)
         .map_err(|v| Failure(EXIT_ORACLE, format!("not a true durability record: {v}")))?;
     println!(
-        "oracle: true durability record: {} entries ({} writes, {} discards, {} FUA, {} flushes of which {} the target's own, {} marks) against {} trace events; {} writes never became durable, {} discards superseded",
+        "oracle: true durability record: {} entries ({} writes, {} discards, {} FUA, {} flushes of which {} the target's own, {} marks) against {} trace events; {} writes never became durable, {} discards superseded, data of {} writes checked",
         r.entries,
         r.writes,
         r.discards,
@@ -425,7 +447,8 @@ fn oracle_cmd(
         r.marks,
         events.len(),
         r.never_durable,
-        r.superseded
+        r.superseded,
+        r.data_checked
     );
     Ok(())
 }
@@ -579,7 +602,8 @@ fn main() -> ExitCode {
             top,
             probe,
             partial,
-        } => oracle_cmd(log, trace, *top, *probe, !partial),
+            journal,
+        } => oracle_cmd(log, trace, *top, *probe, !partial, journal.as_deref()),
         Cmd::Replay {
             log,
             target,

@@ -38,9 +38,13 @@
 //! A write durable at completion (FUA) replaces, on the device, the data
 //! of an overlapping write that completed before it but is not durable
 //! yet; the target logs that write later, with the newer data where they
-//! overlap. The oracle sees positions, not data, so it accepts that order
-//! after a FUA entry; a full replay compared with the device checks the
-//! data.
+//! overlap, and the oracle accepts that order after a FUA entry.
+//!
+//! Data: with a [`Journal`] of what each write carried (a hash of each
+//! 512-byte sector, recorded by the workload that wrote it, outside the
+//! target), every logged write must carry, sector by sector, the data of
+//! the write it logs, or of a FUA write logged before it that completed
+//! after it (zeroes for a discard).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -193,6 +197,51 @@ pub struct LogEntry {
     pub nr: u64,
     pub flags: u64,
     pub mark: Vec<u8>,
+    /// `logformat::sector_hash` of each 512-byte sector of a write's data,
+    /// or empty when the data was not read.
+    pub hashes: Vec<u64>,
+}
+
+/// What each write carried, by range, in the order it was written:
+/// `W <byte offset> <bytes> <hex hash of each 512-byte sector>...` lines
+/// (`lw-workload block --journal`). Writes to one range must not overlap
+/// in time (each writer of the workload waits for its write).
+#[derive(Debug, Default)]
+pub struct Journal {
+    by_range: HashMap<(u64, u64), VecDeque<Vec<u64>>>,
+}
+
+impl Journal {
+    pub fn parse(text: &str) -> Result<Journal, ParseError> {
+        let mut j = Journal::default();
+        for (n, line) in text.lines().enumerate() {
+            let err = |why| ParseError { line: n + 1, why };
+            let mut it = line.split_whitespace();
+            if it.next() != Some("W") {
+                return Err(err("not a W line"));
+            }
+            let mut num = || -> Result<u64, ParseError> {
+                it.next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(err("bad offset or size"))
+            };
+            let (off, len) = (num()?, num()?);
+            if off % 512 != 0 || len % 512 != 0 || len == 0 {
+                return Err(err("offset and size must be multiples of 512"));
+            }
+            let hashes = it
+                .map(|h| u64::from_str_radix(h, 16).map_err(|_| err("bad hash")))
+                .collect::<Result<Vec<u64>, ParseError>>()?;
+            if hashes.len() as u64 != len / 512 {
+                return Err(err("one hash per 512-byte sector"));
+            }
+            j.by_range
+                .entry((off / 512, len / 512))
+                .or_default()
+                .push_back(hashes);
+        }
+        Ok(j)
+    }
 }
 
 /// What the oracle checked.
@@ -211,6 +260,8 @@ pub struct Report {
     /// Discards that FUA writes completed after them covered entirely
     /// before they became durable (not expected in the log either).
     pub superseded: usize,
+    /// Writes whose logged data was checked against the journal.
+    pub data_checked: usize,
 }
 
 /// The first way the log departs from the record.
@@ -546,6 +597,19 @@ pub fn check(
     log: &[LogEntry],
     complete: bool,
 ) -> Result<Report, Violation> {
+    check_with_data(events, top, probe, log, complete, Journal::default())
+}
+
+/// [`check`], and each logged write's data against `journal` (see the
+/// module documentation).
+pub fn check_with_data(
+    events: &[Event],
+    top: DevNo,
+    probe: DevNo,
+    log: &[LogEntry],
+    complete: bool,
+    mut journal: Journal,
+) -> Result<Report, Violation> {
     use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK};
     let Model {
         writes,
@@ -576,8 +640,22 @@ pub fn check(
         .collect();
     let mut lo = 0u64;
     let mut t_prev = 0u64;
-    // (entry index, write, logged as durable at completion)
-    let mut logged: Vec<(u64, usize, bool)> = Vec::new();
+    // What each write carried, in completion order per range.
+    let contents: Vec<Option<Vec<u64>>> = writes
+        .iter()
+        .map(|w| {
+            if w.discard {
+                return None;
+            }
+            journal
+                .by_range
+                .get_mut(&(w.sector, w.nr))
+                .and_then(|q| q.pop_front())
+        })
+        .collect();
+    let zeroes = logformat::sector_hash(&[0u8; 512]);
+    // (entry index, write, logged as durable at completion, position in log)
+    let mut logged: Vec<(u64, usize, bool, usize)> = Vec::new();
     let mut is_logged = vec![false; writes.len()];
     // Discards not logged yet that FUA writes cut back: what is left.
     let mut cut_back: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
@@ -594,7 +672,7 @@ pub fn check(
             w.sector
         )
     };
-    for e in log {
+    for (pos, e) in log.iter().enumerate() {
         let is_mark = e.flags & FLAG_MARK != 0;
         let is_flush = e.flags & FLAG_FLUSH != 0 && e.nr == 0;
         let mut window = None;
@@ -652,7 +730,7 @@ pub fn check(
             // comes later: fail only when the later-logged one certainly
             // completed first, and the earlier-logged one was not durable
             // at completion (see the module documentation).
-            for &(j, k, at_completion) in &logged {
+            for &(j, k, at_completion, _) in &logged {
                 let a = &writes[k];
                 if !at_completion
                     && a.sector < w.sector + w.nr
@@ -689,7 +767,12 @@ pub fn check(
                     ));
                 }
             }
-            logged.push((e.index, i, e.flags & FLAG_FUA != 0));
+            if let (Some(content), false) = (&contents[i], e.hashes.is_empty()) {
+                check_data(e, w, content, &logged, &writes, log, zeroes)
+                    .map_err(|why| fail(e, why))?;
+                report.data_checked += 1;
+            }
+            logged.push((e.index, i, e.flags & FLAG_FUA != 0, pos));
             is_logged[i] = true;
             pending.remove(&(w.d_max, i));
             lo = lo.max(w.d_min);
@@ -768,7 +851,7 @@ pub fn check(
         // back, and drops one it covers entirely.
         if e.flags & FLAG_FUA != 0 && !is_mark && e.nr > 0 {
             let (b0, b1) = (e.sector, e.sector + e.nr);
-            let c_top = logged.last().map_or(NEVER, |&(_, i, _)| writes[i].c_top);
+            let c_top = logged.last().map_or(NEVER, |&(_, i, _, _)| writes[i].c_top);
             for (j, d) in writes.iter().enumerate() {
                 if !d.discard || is_logged[j] || superseded[j] || d.c_probe >= c_top {
                     continue;
@@ -827,6 +910,67 @@ pub fn check(
     Ok(report)
 }
 
+/// Whether entry `e`, logging write `w` that carried `content`, holds in
+/// each sector the data of `w` or of a FUA entry logged before it (in
+/// `logged`) whose write completed after `w`'s (certainly after: it must;
+/// maybe after: it may).
+fn check_data(
+    e: &LogEntry,
+    w: &Write,
+    content: &[u64],
+    logged: &[(u64, usize, bool, usize)],
+    writes: &[Write],
+    log: &[LogEntry],
+    zeroes: u64,
+) -> Result<(), String> {
+    if e.hashes.len() != content.len() {
+        return Err(format!(
+            "holds {} sectors of data for a write of {}",
+            e.hashes.len(),
+            content.len()
+        ));
+    }
+    let mut allowed: Vec<Vec<u64>> = content.iter().map(|&h| vec![h]).collect();
+    for &(_, k, at_completion, pos) in logged {
+        let b = &writes[k];
+        let (o0, o1) = (
+            w.sector.max(b.sector),
+            (w.sector + w.nr).min(b.sector + b.nr),
+        );
+        if !at_completion || o0 >= o1 || b.c_top < w.c_probe {
+            continue;
+        }
+        let certain = w.c_top < b.c_probe;
+        for s in o0..o1 {
+            let newer = if b.discard {
+                zeroes
+            } else {
+                match log[pos].hashes.get((s - b.sector) as usize) {
+                    Some(&h) => h,
+                    None => continue,
+                }
+            };
+            let a = &mut allowed[(s - w.sector) as usize];
+            if certain {
+                *a = vec![newer];
+            } else {
+                a.push(newer);
+            }
+        }
+    }
+    for (n, (h, a)) in e.hashes.iter().zip(&allowed).enumerate() {
+        if !a.contains(h) {
+            return Err(format!(
+                "sector {} holds data that neither the write of {} sectors at sector {} nor a later FUA write over it carried",
+                w.sector + n as u64,
+                w.nr,
+                w.sector
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -876,6 +1020,7 @@ mod tests {
             nr,
             flags,
             mark: Vec::new(),
+            hashes: Vec::new(),
         }
     }
 
@@ -886,6 +1031,7 @@ mod tests {
             nr: 0,
             flags: FLAG_MARK,
             mark: b"dm-log-writes-end".to_vec(),
+            hashes: Vec::new(),
         }
     }
 
@@ -1286,5 +1432,51 @@ mod tests {
             end(2),
         ];
         assert!(check(&trace(&l), TOP, PROBE, &log, true).is_err());
+    }
+
+    #[test]
+    fn logged_data_is_the_version_that_was_durable() {
+        // w1 writes sectors 8..24 (hashes 1..=16), then a FUA write puts
+        // 101..=104 on 12..16, then a flush.
+        let mut l = io(10, "WS", 8, 16);
+        l.extend(io(20, "WFS", 12, 4));
+        l.extend(io(30, "FWS", 0, 0));
+        let ev = trace(&l);
+        let old: Vec<u64> = (1..=16).collect();
+        let new: Vec<u64> = (101..=104).collect();
+        let journal = || {
+            let line = |off: u64, h: &[u64]| {
+                let hs: Vec<String> = h.iter().map(|x| format!("{x:x}")).collect();
+                format!("W {} {} {}\n", off * 512, h.len() * 512, hs.join(" "))
+            };
+            Journal::parse(&(line(8, &old) + &line(12, &new))).unwrap()
+        };
+        let with = |mut e: LogEntry, h: Vec<u64>| {
+            e.hashes = h;
+            e
+        };
+        let mut patched = old.clone();
+        patched[4..8].copy_from_slice(&new);
+        let log = |first: Vec<u64>| {
+            [
+                with(entry(0, 12, 4, FLAG_FUA), new.clone()),
+                with(entry(1, 8, 16, 0), first),
+                entry(2, 0, 0, FLAG_FLUSH),
+                end(3),
+            ]
+        };
+        let r = check_with_data(&ev, TOP, PROBE, &log(patched), true, journal()).unwrap();
+        assert_eq!(r.data_checked, 2);
+        // The older write logged as it was (C): its data at 12..16 was
+        // replaced on the device before it became durable.
+        let v = check_with_data(&ev, TOP, PROBE, &log(old.clone()), true, journal()).unwrap_err();
+        assert_eq!(v.entry, Some(1), "{v}");
+        assert!(v.why.contains("sector 12"), "{v}");
+        // Data no write carried.
+        let mut wrong = old.clone();
+        wrong[0] = 7;
+        let v = check_with_data(&ev, TOP, PROBE, &log(wrong), true, journal()).unwrap_err();
+        assert!(v.why.contains("sector 8 "), "{v}");
+        assert!(Journal::parse("W 512 1024 1").is_err());
     }
 }

@@ -6,7 +6,8 @@
 # data device, and the entry counts in status, in the super block and in
 # the log agree. Any kernel report (lockdep, KFENCE, list debugging, hung
 # task...) fails the run in vm-run. The durability oracle checks the log
-# against the block trace of the log-writes device and its data device.
+# against the block trace of the log-writes device and its data device,
+# and each logged write's data against what the writers wrote.
 . /extra/guest.sh
 data_sectors=262144 # 128 MiB slices of vda and vdc keep checksums quick
 
@@ -30,8 +31,8 @@ step "writers and marks for ${STRESS_SECONDS:=20}s"
 ) &
 marker=$!
 lw-workload block /dev/mapper/lw --threads 4 --seconds "$STRESS_SECONDS" \
-	--max-bytes $((600 << 20)) --seed "${STRESS_SEED:-1}" --fua-over-unflushed ||
-	fail "workload failed"
+	--max-bytes $((600 << 20)) --seed "${STRESS_SEED:-1}" --fua-over-unflushed \
+	--journal /tmp/journal || fail "workload failed"
 touch /tmp/stop
 wait $marker || fail "a mark message failed"
 echo "marks: $(cat /tmp/marks)"
@@ -45,7 +46,7 @@ data_sum=$(sum /dev/mapper/data)
 dmsetup remove lw
 unload_target rust
 oracle_stop
-oracle_check /dev/vdb
+oracle_check /dev/vdb --journal /tmp/journal
 lwlog info /dev/vdb | tee /tmp/info
 super=$(awk '/super entries/ {print $3}' /tmp/info)
 found=$(awk '/entries found/ {print $3}' /tmp/info)

@@ -8,7 +8,8 @@
 # flushes, discards; lw-workload block) and marks dropped from another
 # process, or ext4 with a parallel file workload, and each log is checked
 # by the durability oracle against the block trace of the log-writes
-# device and of a probe device just above the hostile one.
+# device and of a probe device just above the hostile one, and, for the
+# block runs, each logged write's data against what the writers wrote.
 #
 # DURABILITY_SEEDS (default "1 2") and DURABILITY_SECONDS (default 6) size
 # the block runs; DURABILITY_TARGET=c runs the C target instead (a developer
@@ -40,14 +41,15 @@ marks_stop() {
 	wait "$marks_pid" || fail "a mark message failed"
 }
 
-# finish LOGDEV: remove the log-writes device, check the log with the
-# oracle (cut short when logging was disabled), drop the probe.
+# finish LOGDEV [ORACLE_OPTIONS...]: remove the log-writes device, check
+# the log with the oracle (cut short when logging was disabled), drop the
+# probe.
 finish() {
 	partial=
 	case $(dmsetup status lw) in *logging_disabled*) partial=--partial ;; esac
 	dmsetup remove lw
 	oracle_stop
-	oracle_check "$1" $partial
+	oracle_check "$@" $partial
 	lwlog verify "$1" >/dev/null || fail "the log on $1 does not verify"
 	dmsetup remove probe
 	runs=$((runs + 1))
@@ -69,11 +71,11 @@ block_run() {
 	marks_start lw
 	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_start probe
 	lw-workload block /dev/mapper/lw --threads 4 --seconds "$secs" --max-io 131072 \
-		--max-bytes $((200 << 20)) --seed "$seed" --keep-going --fua-over-unflushed ||
-		fail "workload failed"
+		--max-bytes $((200 << 20)) --seed "$seed" --keep-going --fua-over-unflushed \
+		--journal /tmp/journal || fail "workload failed"
 	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_stop
 	marks_stop
-	finish "$log"
+	finish "$log" --journal /tmp/journal
 }
 
 # fs_run LABEL DATADEV LOGDEV: ext4 and the parallel file workload.

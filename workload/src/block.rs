@@ -16,11 +16,11 @@
 
 use crate::blockdev::{self, AlignedBuf};
 use crate::rng::Rng;
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Options {
@@ -33,6 +33,7 @@ pub struct Options {
     /// Count failed operations and go on (a device that fails on purpose).
     pub keep_going: bool,
     pub fua_over_unflushed: bool,
+    pub journal: Option<PathBuf>,
 }
 
 #[derive(Default)]
@@ -67,6 +68,12 @@ pub fn run(o: &Options) -> Result<(), String> {
         ));
     }
     let counters = Arc::new(Counters::default());
+    let journal = match &o.journal {
+        Some(p) => Some(Arc::new(Mutex::new(io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| at(p, e))?,
+        )))),
+        None => None,
+    };
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let handles: Vec<_> = (0..o.threads)
         .map(|i| {
@@ -79,6 +86,7 @@ pub fn run(o: &Options) -> Result<(), String> {
                 max_bytes: o.max_bytes,
                 keep_going: o.keep_going,
                 fua_over_unflushed: o.fua_over_unflushed,
+                journal: journal.clone(),
                 deadline,
                 rng: Rng::new(o.seed.wrapping_mul(1_000_003).wrapping_add(i)),
                 counters: counters.clone(),
@@ -92,6 +100,10 @@ pub fn run(o: &Options) -> Result<(), String> {
         if let (Err(e), None) = (r, &first_err) {
             first_err = Some(e);
         }
+    }
+    if let Some(j) = &journal {
+        let mut j = j.lock().map_err(|_| "journal lock poisoned".to_string())?;
+        j.flush().map_err(|e| format!("journal: {e}"))?;
     }
     let c = &counters;
     println!(
@@ -123,6 +135,7 @@ struct Writer {
     max_bytes: u64,
     keep_going: bool,
     fua_over_unflushed: bool,
+    journal: Option<Arc<Mutex<io::BufWriter<std::fs::File>>>>,
     deadline: Instant,
     rng: Rng,
     counters: Arc<Counters>,
@@ -191,6 +204,7 @@ impl Writer {
                     };
                     file.write_all_at(&buf[..n as usize], off)
                         .map_err(|e| format!("write of {n} bytes at {off}: {e}"))?;
+                    self.record(off, &buf[..n as usize])?;
                     counter.fetch_add(1, Ordering::Relaxed);
                     c.bytes.fetch_add(n, Ordering::Relaxed);
                 }
@@ -210,6 +224,21 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Adds a write that succeeded to the journal, if there is one.
+    fn record(&self, off: u64, data: &[u8]) -> Result<(), String> {
+        let Some(j) = &self.journal else {
+            return Ok(());
+        };
+        let mut line = format!("W {off} {}", data.len());
+        for s in data.chunks(512) {
+            line.push_str(&format!(" {:x}", logformat::sector_hash(s)));
+        }
+        line.push('\n');
+        let mut j = j.lock().map_err(|_| "journal lock poisoned".to_string())?;
+        j.write_all(line.as_bytes())
+            .map_err(|e| format!("journal: {e}"))
     }
 
     /// A random block-aligned offset inside this writer's slice where `n`

@@ -58,6 +58,12 @@ enum Cmd {
         /// the log must then carry the FUA write's data in the older write.
         #[arg(long)]
         fua_over_unflushed: bool,
+        /// Record every write that succeeded in this file, one line each:
+        /// `W <byte offset> <bytes> <hash of each 512-byte sector>...` (hex;
+        /// logformat::sector_hash), in the order each writer made them, for
+        /// `lwlog oracle --journal`.
+        #[arg(long)]
+        journal: Option<PathBuf>,
     },
     /// Timed O_DIRECT writes of one size to a block device, for the bench;
     /// prints elapsed=<s> bytes=<n> ops=<n>.
@@ -135,6 +141,7 @@ fn main() -> ExitCode {
             seed,
             keep_going,
             fua_over_unflushed,
+            journal,
         } => block::run(&block::Options {
             dev,
             threads,
@@ -144,6 +151,7 @@ fn main() -> ExitCode {
             max_bytes,
             keep_going,
             fua_over_unflushed,
+            journal,
         }),
         Cmd::Write {
             dev,
