@@ -10,6 +10,9 @@
 #   make test         host unit tests and VM tests (tests/run)
 #   make demo         the main job: log an ext4 workload, replay it, fsck
 #   make bench        ours against C and linear on the release kernel
+#   make xfstests     xfstests' log-writes tests in the VM (scripts/xfstests;
+#                     TARGET=rust|c, FSTYP=ext4|xfs|btrfs, TESTS=...: each
+#                     defaults to all)
 #   make clean
 
 VARIANT ?= debug
@@ -28,7 +31,7 @@ define forget_other_kdir
 	$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
 endef
 
-.PHONY: all modules kernel kdir check clean rust-analyzer test demo bench
+.PHONY: all modules kernel kdir check clean rust-analyzer test demo bench xfstests
 all: modules
 
 kernel:
@@ -59,6 +62,10 @@ demo:
 
 bench:
 	scripts/bench
+
+xfstests:
+	@rc=0; for t in $(or $(TARGET),rust c); do for f in $(or $(FSTYP),ext4 xfs btrfs); do \
+		TARGET=$$t FSTYP=$$f scripts/xfstests $(TESTS) || rc=1; done; done; exit $$rc
 
 clean:
 	-[ -d "$(KDIR)" ] && $(KMAKE) clean

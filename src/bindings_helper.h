@@ -6,6 +6,7 @@
  * the one in kernel::bindings, so both bindings share one set of types.
  */
 #include <linux/bio.h>
+#include <linux/dax.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/freezer.h>

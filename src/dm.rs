@@ -79,6 +79,14 @@ pub(crate) trait Target: Sized + Send + Sync {
     fn postsuspend(&self) {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
+    /// The device the target's DAX operations (`direct_access`,
+    /// `dax_zero_page_range`, `dax_recovery_write`) go to unchanged, at the
+    /// same offset: a target that maps its whole length onto the start of
+    /// this device. Without it (or without `CONFIG_FS_DAX`) the mapped
+    /// device offers no DAX.
+    fn dax_device(&self) -> &TableDev {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The string arguments of a table line or message.
@@ -154,6 +162,20 @@ impl TableDev {
     }
 
     /// Size in 512-byte sectors (`bdev_nr_sectors()`).
+    /// The DAX device behind it (`dm_dev.dax_dev`), null if none.
+    #[cfg(CONFIG_FS_DAX)]
+    fn dax_dev(&self) -> *mut bindings::dax_device {
+        self.raw().dax_dev
+    }
+
+    /// Where the block device starts on its disk, in 512-byte sectors
+    /// (`get_start_sect()`).
+    #[cfg(CONFIG_FS_DAX)]
+    fn start_sect(&self) -> u64 {
+        // SAFETY: The table device holds a reference on its block device.
+        unsafe { (*self.bdev()).bd_start_sect }
+    }
+
     pub(crate) fn nr_sectors(&self) -> u64 {
         // SAFETY: The device is open; `bd_nr_sectors` is read like the C
         // inline does.
@@ -438,6 +460,17 @@ impl<T: Target> Registration<T> {
             },
             ..Default::default()
         };
+        #[cfg(CONFIG_FS_DAX)]
+        let tt = if T::HAS_DAX_DEVICE {
+            bindings::target_type {
+                direct_access: Some(dax::direct_access_cb::<T>),
+                dax_zero_page_range: Some(dax::zero_page_range_cb::<T>),
+                dax_recovery_write: Some(dax::recovery_write_cb::<T>),
+                ..tt
+            }
+        } else {
+            tt
+        };
         let tt = KBox::new(Opaque::new(tt), GFP_KERNEL)?;
         // SAFETY: `tt` is a valid, boxed (so address-stable) target type.
         to_result(unsafe { bindings::dm_register_target(tt.get()) })?;
@@ -453,6 +486,71 @@ impl<T: Target> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: Registered in `new` (invariant).
         unsafe { bindings::dm_unregister_target(self.tt.get()) };
+    }
+}
+
+/// DAX operations passed through to [`Target::dax_device`].
+#[cfg(CONFIG_FS_DAX)]
+mod dax {
+    use super::{target, TableDev, Target};
+    use crate::bindings;
+    use kernel::ffi::{c_int, c_long, c_ulong, c_void};
+
+    /// The DAX device of `dev` and `pgoff` moved to where `dev` starts on
+    /// it (a partition's start, as `dm-linear` and C's log-writes do).
+    fn at(dev: &TableDev, pgoff: c_ulong) -> (*mut bindings::dax_device, c_ulong) {
+        let start = dev.start_sect() >> (bindings::PAGE_SHIFT - 9);
+        (dev.dax_dev(), pgoff + start as c_ulong)
+    }
+
+    /// # Safety
+    ///
+    /// Only dm calls this, for a live target of type `T`, with the
+    /// arguments of `dax_direct_access`.
+    pub(super) unsafe extern "C" fn direct_access_cb<T: Target>(
+        ti: *mut bindings::dm_target,
+        pgoff: c_ulong,
+        nr_pages: c_long,
+        mode: bindings::dax_access_mode,
+        kaddr: *mut *mut c_void,
+        pfn: *mut bindings::pfn_t,
+    ) -> c_long {
+        // SAFETY: dm passes a live target of our type.
+        let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
+        // SAFETY: The table device holds its DAX device for the target's
+        // life; the out-pointers come from dm's caller unchanged.
+        unsafe { bindings::dax_direct_access(dax, pgoff, nr_pages, mode, kaddr, pfn) }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`direct_access_cb`], with `dax_zero_page_range`'s arguments.
+    pub(super) unsafe extern "C" fn zero_page_range_cb<T: Target>(
+        ti: *mut bindings::dm_target,
+        pgoff: c_ulong,
+        nr_pages: usize,
+    ) -> c_int {
+        // SAFETY: dm passes a live target of our type.
+        let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
+        // SAFETY: As in `direct_access_cb`.
+        unsafe { bindings::dax_zero_page_range(dax, pgoff, nr_pages) }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`direct_access_cb`], with `dax_recovery_write`'s arguments.
+    pub(super) unsafe extern "C" fn recovery_write_cb<T: Target>(
+        ti: *mut bindings::dm_target,
+        pgoff: c_ulong,
+        addr: *mut c_void,
+        bytes: usize,
+        iter: *mut bindings::iov_iter,
+    ) -> usize {
+        // SAFETY: dm passes a live target of our type.
+        let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
+        // SAFETY: As in `direct_access_cb`; `addr` and `iter` come from
+        // dm's caller unchanged.
+        unsafe { bindings::dax_recovery_write(dax, pgoff, addr, bytes, iter) }
     }
 }
 
