@@ -12,6 +12,11 @@ mount -t ext4 "$VM_ROOTFS" $R || {
 	echo "FAIL: cannot mount the root filesystem $VM_ROOTFS"
 	exit 1
 }
+# What udev or systemd would have made: bash's <(...) needs /dev/fd.
+ln -sfn /proc/self/fd /dev/fd
+ln -sfn /proc/self/fd/0 /dev/stdin
+ln -sfn /proc/self/fd/1 /dev/stdout
+ln -sfn /proc/self/fd/2 /dev/stderr
 for d in proc sys dev; do mount -o rbind /$d $R/$d; done
 mount -t tmpfs tmpfs $R/tmp
 mount -t tmpfs tmpfs $R/run
