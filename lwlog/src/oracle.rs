@@ -294,6 +294,12 @@ struct Write {
     c_top: u64,
     d_min: u64,
     d_max: u64,
+    /// Durable at completion for certain (FUA, or the cache was off
+    /// throughout): the target must log it with the FUA flag.
+    at_completion: bool,
+    /// Maybe durable at completion (the cache may have been off): the
+    /// target may log it with the FUA flag.
+    maybe_at_completion: bool,
 }
 
 type Key = (bool, u64, u64);
@@ -525,7 +531,9 @@ fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
                 });
             // The target asks for the cache mode between the probe's and
             // the filesystem's view of the completion.
-            let (d_min, d_max) = if fua || stripped || cache.off_during(c, c_top) {
+            let at_completion = fua || stripped || cache.off_during(c, c_top);
+            let maybe_at_completion = at_completion || cache.maybe_off_during(c, c_top);
+            let (d_min, d_max) = if at_completion {
                 (c, c_top)
             } else {
                 let flushed = probe_flushes
@@ -555,6 +563,8 @@ fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
                 c_top,
                 d_min,
                 d_max: d_max.max(d_min),
+                at_completion,
+                maybe_at_completion,
             }
         })
         .collect();
@@ -678,7 +688,23 @@ pub fn check_with_data(
         let mut window = None;
         if !is_mark && e.nr > 0 {
             let key = (e.flags & FLAG_DISCARD != 0, e.sector, e.nr);
-            let exact = by_key.get_mut(&key).and_then(|q| q.pop_front());
+            // Of the unlogged writes of this range, the first that the
+            // entry's FUA flag fits: a write durable at completion is
+            // logged before plain ones of the same range that completed
+            // earlier and wait for a flush (a superblock written plainly,
+            // then with FUA).
+            let fua_entry = e.flags & FLAG_FUA != 0;
+            let exact = by_key.get_mut(&key).and_then(|q| {
+                let fits = |&i: &usize| {
+                    if fua_entry {
+                        writes[i].maybe_at_completion
+                    } else {
+                        !writes[i].at_completion
+                    }
+                };
+                let pick = q.iter().position(fits).unwrap_or(0);
+                q.remove(pick)
+            });
             let Some(i) = exact.or_else(|| {
                 // A discard that later FUA writes cut back is logged in
                 // pieces: the first not logged yet that holds this one, or
@@ -1334,6 +1360,33 @@ mod tests {
             end(3),
         ];
         check(&ev, TOP, PROBE, &log, true).unwrap();
+    }
+
+    #[test]
+    fn a_fua_write_supersedes_an_unflushed_one_of_the_same_range() {
+        // w1 plain at sector 8, then a FUA write of the same range: the
+        // FUA entry is w2's, although w1 completed first (a superblock
+        // written plainly, then with FUA).
+        let mut l = io(10, "WS", 8, 8);
+        l.extend(io(20, "WFS", 8, 8));
+        l.extend(io(30, "FWS", 0, 0));
+        let ev = trace(&l);
+        let log = [
+            entry(0, 8, 8, FLAG_FUA),
+            entry(1, 8, 8, 0),
+            entry(2, 0, 0, FLAG_FLUSH),
+            end(3),
+        ];
+        check(&ev, TOP, PROBE, &log, true).unwrap();
+        // The plain write logged as the durable one before the FUA write
+        // is still wrong.
+        let log = [
+            entry(0, 8, 8, 0),
+            entry(1, 8, 8, FLAG_FUA),
+            entry(2, 0, 0, FLAG_FLUSH),
+            end(3),
+        ];
+        assert!(check(&ev, TOP, PROBE, &log, true).is_err());
     }
 
     fn marker(t: u64, text: &str) -> Event {
