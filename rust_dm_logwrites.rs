@@ -123,6 +123,10 @@ use log_thread::{Block, Lifecycle, PendingBlock, Shared};
 use logformat::{EntryHeader, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
 use options::Options;
 
+/// The prefix of the target's kernel log messages after `device-mapper:`,
+/// as C's `DM_MSG_PREFIX`.
+const DM_MSG_PREFIX: &str = "log-writes";
+
 module! {
     type: LogWritesModule,
     name: "rust_dm_logwrites",

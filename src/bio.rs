@@ -148,9 +148,12 @@ impl Bio {
                 // SAFETY: `page` is a valid page of the bio's data; the local
                 // mapping is released below.
                 let addr = unsafe { bindings::kmap_local_page(page) }.cast::<u8>();
-                // SAFETY: `addr + in_page` maps `len` bytes inside that page.
-                let src = unsafe { core::slice::from_raw_parts(addr.add(in_page), len) };
-                let r = sink(src);
+                // The writer may still change these bytes (an `O_DIRECT`
+                // buffer, a page under writeback): copy them as memory
+                // others write, never through a slice.
+                // SAFETY: `addr + in_page` maps `len` readable bytes inside
+                // that page, which is not one of the sink's.
+                let r = unsafe { sink.append_raw(addr.add(in_page), len) };
                 // SAFETY: `addr` came from `kmap_local_page` above.
                 unsafe { bindings::kunmap_local(addr.cast()) };
                 r?;

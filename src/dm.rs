@@ -10,7 +10,7 @@ use crate::page::NoIoScope;
 use core::marker::PhantomData;
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::error::VTABLE_DEFAULT_ERROR;
-use kernel::error::{to_result, Result};
+use kernel::error::{to_result, Error, Result};
 use kernel::prelude::vtable;
 use kernel::str::CStr;
 use kernel::types::Opaque;
@@ -150,9 +150,9 @@ impl TableDev {
         self.raw().bdev
     }
 
-    fn limits(&self) -> &bindings::queue_limits {
+    fn limits(&self) -> *const bindings::queue_limits {
         // SAFETY: An open block device has a valid queue (`bdev_get_queue()`).
-        unsafe { &(*(*self.bdev()).bd_queue).limits }
+        unsafe { &raw const (*(*self.bdev()).bd_queue).limits }
     }
 
     /// The name dm shows for the device, `major:minor`.
@@ -184,12 +184,14 @@ impl TableDev {
 
     /// `bdev_logical_block_size()`.
     pub(crate) fn logical_block_size(&self) -> u32 {
-        self.limits().logical_block_size
+        // SAFETY: `limits()` points into the live queue of an open device.
+        unsafe { read_limit(&raw const (*self.limits()).logical_block_size) }
     }
 
     /// `bdev_physical_block_size()`.
     pub(crate) fn physical_block_size(&self) -> u32 {
-        self.limits().physical_block_size
+        // SAFETY: `limits()` points into the live queue of an open device.
+        unsafe { read_limit(&raw const (*self.limits()).physical_block_size) }
     }
 
     /// The device number (`bd_dev`, `MKDEV(major, minor)`).
@@ -232,14 +234,14 @@ impl TableDev {
     /// one, the block layer drops flushes and FUA before they reach a
     /// target above it, and a completed write is already durable.
     pub(crate) fn has_write_cache(&self) -> bool {
-        let l = self.limits();
-        l.features & bindings::BLK_FEAT_WRITE_CACHE != 0
-            && l.flags & bindings::BLK_FLAG_WRITE_CACHE_DISABLED == 0
+        // SAFETY: `limits()` points into the live queue of an open device.
+        unsafe { write_cache_enabled(self.limits()) }
     }
 
     /// `bdev_max_discard_sectors()`: zero when the device cannot discard.
     pub(crate) fn max_discard_sectors(&self) -> u32 {
-        self.limits().max_discard_sectors
+        // SAFETY: `limits()` points into the live queue of an open device.
+        unsafe { read_limit(&raw const (*self.limits()).max_discard_sectors) }
     }
 }
 
@@ -274,13 +276,43 @@ impl OwnDevice {
         // SAFETY: `ti`, its table, mapped device and disk are alive while
         // the target is (invariant); the disk's queue lives as long as the
         // disk.
-        let l = unsafe {
+        unsafe {
             let md = bindings::dm_table_get_md((*self.ti).table);
-            &(*(*bindings::dm_disk(md)).queue).limits
-        };
-        l.features & bindings::BLK_FEAT_WRITE_CACHE != 0
-            && l.flags & bindings::BLK_FLAG_WRITE_CACHE_DISABLED == 0
+            write_cache_enabled(&raw const (*(*bindings::dm_disk(md)).queue).limits)
+        }
     }
+}
+
+/// Reads one field of a queue's limits as `READ_ONCE()` does: sysfs
+/// (`write_cache`) and table loads rewrite the whole `queue_limits` under
+/// the queue's `limits_lock` while I/O runs, so no reference to it may be
+/// held, and each field is read once, whole.
+///
+/// # Safety
+///
+/// `field` must point to a field of the `limits` of a live request queue.
+unsafe fn read_limit<F: Copy>(field: *const F) -> F {
+    // SAFETY: Guaranteed by the caller; the fields are naturally aligned
+    // integers, which the kernel reads this way without the lock.
+    unsafe { core::ptr::read_volatile(field) }
+}
+
+/// `blk_queue_write_cache()`: the queue has a volatile write cache and sysfs
+/// has not turned it off.
+///
+/// # Safety
+///
+/// `l` must point to the `limits` of a live request queue.
+unsafe fn write_cache_enabled(l: *const bindings::queue_limits) -> bool {
+    // SAFETY: Guaranteed by the caller.
+    let (features, flags) = unsafe {
+        (
+            read_limit(&raw const (*l).features),
+            read_limit(&raw const (*l).flags),
+        )
+    };
+    features & bindings::BLK_FEAT_WRITE_CACHE != 0
+        && flags & bindings::BLK_FLAG_WRITE_CACHE_DISABLED == 0
 }
 
 /// The target being constructed, as `ctr` sees it.
@@ -563,14 +595,17 @@ unsafe fn target<'a, T: Target>(ti: *mut bindings::dm_target) -> &'a T {
     unsafe { &*((*ti).private as *const T) }
 }
 
+/// The room dm reserved in front of `bio` for an `Option<T::PerBio>`. It
+/// is uninitialised until `map_cb` writes it: a pointer, not a reference.
+///
 /// # Safety
 ///
 /// `bio` must be a bio dm passes to a target of type `T`.
-unsafe fn per_bio<'a, T: Target>(bio: *mut bindings::bio) -> &'a mut Option<T::PerBio> {
+unsafe fn per_bio<T: Target>(bio: *mut bindings::bio) -> *mut Option<T::PerBio> {
     let size = core::mem::size_of::<Option<T::PerBio>>();
     // SAFETY: `ctr_cb` set `per_io_data_size` to `size`, so dm reserved
     // (suitably aligned, see `Registration::new`) room in front of the bio.
-    unsafe { &mut *bindings::dm_per_bio_data(bio, size).cast::<Option<T::PerBio>>() }
+    unsafe { bindings::dm_per_bio_data(bio, size).cast::<Option<T::PerBio>>() }
 }
 
 /// Device-mapper's `ctr` callback for target type `T`.
@@ -591,8 +626,14 @@ unsafe extern "C" fn ctr_cb<T: Target>(
     };
     // SAFETY: dm passes `argc` valid strings that outlive `ctr`.
     let args = unsafe { Args::new(argc, argv) };
-    let target = match T::ctr(&mut ctx, &args).and_then(|t| Ok(KBox::new(t, GFP_KERNEL)?)) {
-        Ok(t) => t,
+    // The room first: once `T::ctr` returns, the target exists (its
+    // threads run, its devices are held), and nothing may fail after that.
+    let room = match KBox::<T>::new_uninit(GFP_KERNEL) {
+        Ok(room) => room,
+        Err(e) => return Error::from(e).to_errno(),
+    };
+    let target = match T::ctr(&mut ctx, &args) {
+        Ok(t) => KBox::write(room, t),
         Err(e) => return e.to_errno(),
     };
     // SAFETY: `ti` is valid and ours during `ctr`.
@@ -628,9 +669,14 @@ unsafe extern "C" fn map_cb<T: Target>(
 ) -> i32 {
     // SAFETY: dm calls `map` on a constructed target with its own clone bio.
     let (t, pb, b) = unsafe { (target::<T>(ti), per_bio::<T>(bio), Bio::from_raw(bio)) };
-    // The per-bio area is uninitialised: write, don't assign (no drop).
-    // SAFETY: `pb` points to room for an `Option<T::PerBio>`.
-    unsafe { core::ptr::write(pb, None) };
+    // The per-bio area is uninitialised: write, don't assign (no drop),
+    // and only then take a reference.
+    // SAFETY: `pb` points to room for an `Option<T::PerBio>`, which no one
+    // else uses while dm maps this bio.
+    let pb = unsafe {
+        pb.write(None);
+        &mut *pb
+    };
     let r = {
         let _noio = NoIoScope::enter();
         t.map(b, pb)
@@ -664,7 +710,7 @@ unsafe extern "C" fn end_io_cb<T: Target>(
     // SAFETY: dm calls `end_io` for a bio that went through `map_cb`, which
     // initialised the per-bio data; `error` points to its status.
     unsafe {
-        let pb = per_bio::<T>(bio).take();
+        let pb = (*per_bio::<T>(bio)).take();
         target::<T>(ti).end_io(Bio::from_raw(bio), pb, *error);
     }
     bindings::DM_ENDIO_DONE as i32
@@ -784,6 +830,9 @@ unsafe extern "C" fn prepare_ioctl_cb<T: Target>(
 /// Only device-mapper calls this, as its C contract for `preresume` says:
 /// `ti` is a live target of this type (constructed by `ctr_cb::<T>`).
 unsafe extern "C" fn preresume_cb<T: Target>(ti: *mut bindings::dm_target) -> i32 {
+    // The mapped device is suspended: an allocation that waited on
+    // writeback to it would never return.
+    let _noio = NoIoScope::enter();
     // SAFETY: The target is constructed.
     match unsafe { target::<T>(ti) }.preresume() {
         Ok(()) => 0,
@@ -797,6 +846,8 @@ unsafe extern "C" fn preresume_cb<T: Target>(ti: *mut bindings::dm_target) -> i3
 ///
 /// As for [`preresume_cb`].
 unsafe extern "C" fn resume_cb<T: Target>(ti: *mut bindings::dm_target) {
+    // Still suspended until this returns (see `preresume_cb`).
+    let _noio = NoIoScope::enter();
     // SAFETY: The target is constructed.
     unsafe { target::<T>(ti) }.resume()
 }
@@ -807,18 +858,52 @@ unsafe extern "C" fn resume_cb<T: Target>(ti: *mut bindings::dm_target) {
 ///
 /// As for [`preresume_cb`].
 unsafe extern "C" fn postsuspend_cb<T: Target>(ti: *mut bindings::dm_target) {
+    // Suspended (see `preresume_cb`).
+    let _noio = NoIoScope::enter();
     // SAFETY: The target is constructed.
     unsafe { target::<T>(ti) }.postsuspend()
 }
 
-/// `DMERR`-style message for the kernel log, prefixed like C targets'.
+/// Kernel log levels for [`dm_print`].
+#[doc(hidden)]
+pub(crate) enum Level {
+    Err,
+    Warn,
+}
+
+/// Prints `DM_NAME: <prefix>: <args>` as C's `DMERR()`/`DMWARN()` do: the
+/// message carries device-mapper's prefix and the target's
+/// (`DM_MSG_PREFIX`), not the module name `pr_err!` would add.
+#[doc(hidden)]
+pub(crate) fn dm_print(level: Level, prefix: &str, args: core::fmt::Arguments<'_>) {
+    let format = match level {
+        Level::Err => &kernel::print::format_strings::ERR,
+        Level::Warn => &kernel::print::format_strings::WARNING,
+    };
+    // SAFETY: `format` is one of the kernel's fixed format strings and the
+    // name is NUL-terminated, which is all `call_printk` asks.
+    unsafe {
+        kernel::print::call_printk(
+            format,
+            b"device-mapper\0",
+            format_args!("{}: {}\n", prefix, args),
+        )
+    };
+}
+
+/// `DMERR()`: an error for the kernel log, prefixed like C targets' with
+/// `device-mapper:` and the crate root's `DM_MSG_PREFIX`.
 macro_rules! dm_err {
-    ($($arg:tt)*) => { kernel::pr_err!("device-mapper: log-writes: {}\n", format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        $crate::dm::dm_print($crate::dm::Level::Err, $crate::DM_MSG_PREFIX, format_args!($($arg)*))
+    };
 }
 pub(crate) use dm_err;
 
-/// `DMWARN`-style message.
+/// `DMWARN()`.
 macro_rules! dm_warn {
-    ($($arg:tt)*) => { kernel::pr_warn!("device-mapper: log-writes: {}\n", format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        $crate::dm::dm_print($crate::dm::Level::Warn, $crate::DM_MSG_PREFIX, format_args!($($arg)*))
+    };
 }
 pub(crate) use dm_warn;

@@ -13,9 +13,12 @@ use kernel::str::CStr;
 ///
 /// `task` is a kthread created by `kthread_create_on_node` on which we hold
 /// a reference (`get_task_struct`), so it stays valid, and which has not
-/// been stopped yet.
+/// been stopped yet. `data` is the closure `thread_main` takes over when the
+/// thread runs; `drop_data` frees it if the thread never does.
 pub(crate) struct Kthread {
     task: *mut bindings::task_struct,
+    data: *mut core::ffi::c_void,
+    drop_data: unsafe fn(*mut core::ffi::c_void),
 }
 
 // SAFETY: Waking and stopping a kthread may be done from any thread.
@@ -53,9 +56,25 @@ impl Kthread {
         unsafe { bindings::get_task_struct(task) };
         // SAFETY: `task` is valid; a new kthread sleeps until woken.
         unsafe { bindings::wake_up_process(task) };
-        // INVARIANT: created, referenced, not stopped.
-        Ok(Kthread { task })
+        // INVARIANT: created, referenced, not stopped; `data` is the
+        // closure's box.
+        Ok(Kthread {
+            task,
+            data: data.cast(),
+            drop_data: drop_closure::<F>,
+        })
     }
+}
+
+/// Frees the closure of a thread that never ran.
+///
+/// # Safety
+///
+/// `data` must be the box [`Kthread::run`] leaked for a closure of type `F`,
+/// not taken back by [`thread_main`].
+unsafe fn drop_closure<F>(data: *mut core::ffi::c_void) {
+    // SAFETY: Guaranteed by the caller.
+    drop(unsafe { KBox::from_raw(data.cast::<F>()) });
 }
 
 /// Entry point of a thread started by [`Kthread::run`].
@@ -83,9 +102,18 @@ impl Drop for Kthread {
         // SAFETY: `task` is valid and not stopped (invariant); our reference
         // keeps it valid across `kthread_stop` even if the thread function
         // already returned, and is dropped once here.
-        unsafe {
-            bindings::kthread_stop(self.task);
+        let ret = unsafe {
+            let ret = bindings::kthread_stop(self.task);
             bindings::put_task_struct(self.task);
+            ret
+        };
+        // A thread stopped before it first ran never calls `thread_main`
+        // (`kthread()` returns -EINTR instead), which always returns 0: the
+        // closure and all it owns would leak.
+        if ret == -(bindings::EINTR as i32) {
+            // SAFETY: The thread never ran, so `thread_main` did not take
+            // `data` back (invariant).
+            unsafe { (self.drop_data)(self.data) };
         }
     }
 }

@@ -7,7 +7,7 @@
 use crate::bindings;
 use crate::bio::BioSet;
 use crate::dm::TableDev;
-use crate::page::NoIoPage;
+use crate::page::{NoIoPage, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::marker::PhantomData;
 use kernel::alloc::flags::GFP_KERNEL;
@@ -70,6 +70,9 @@ impl IoBatch {
     }
 }
 
+/// Most pages one bio can carry (`BIO_MAX_VECS`).
+pub(crate) const BIO_MAX_VECS: usize = 256;
+
 /// The pages of a bio being built. `'x` brands the pages: only pages
 /// borrowed from the owner that the bio keeps alive can be added.
 pub(crate) struct BioPages<'x> {
@@ -78,8 +81,13 @@ pub(crate) struct BioPages<'x> {
 }
 
 impl<'x> BioPages<'x> {
-    /// Appends the first `len` bytes of `page`.
+    /// Appends the first `len` bytes of `page` (1 to `PAGE_SIZE`).
     pub(crate) fn add(&mut self, page: &'x NoIoPage, len: usize) -> Result {
+        // `bio_add_page` takes multi-page segments: a longer length would
+        // have the device read the pages after this one.
+        if len == 0 || len > PAGE_SIZE {
+            return Err(EINVAL);
+        }
         let len_u32 = u32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: `self.bio` is a live bio that has not been submitted; the
         // page stays alive until the bio completes, because it is borrowed
@@ -168,10 +176,11 @@ pub(crate) fn submit_write<T, F>(
     fill: F,
 ) -> Result
 where
-    T: Completion + Send + Sync,
+    T: Completion + Send + Sync + 'static,
     F: for<'x> FnOnce(&mut BioPages<'x>, &'x T) -> Result,
 {
-    if bios.front_pad() < BIO_CONTEXT_PAD {
+    // More vectors than `BIO_MAX_VECS` is a `BUG()` in `bvec_alloc()`.
+    if bios.front_pad() < BIO_CONTEXT_PAD || usize::from(nr_vecs) > BIO_MAX_VECS {
         return Err(EINVAL);
     }
     let opf = match kind {
@@ -240,7 +249,7 @@ where
 ///
 /// Only the block layer calls this, once, for a bio `submit_write::<T>`
 /// submitted.
-unsafe extern "C" fn write_end_io<T: Completion + Send + Sync>(bio: *mut bindings::bio) {
+unsafe extern "C" fn write_end_io<T: Completion + Send + Sync + 'static>(bio: *mut bindings::bio) {
     // SAFETY: The block layer passes the completed bio, from a set with the
     // padding, where `submit_write` wrote the context: it is read out once,
     // before the bio (and with it the padding) is freed.

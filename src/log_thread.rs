@@ -10,7 +10,7 @@ use crate::bio::BioSet;
 use crate::dm::{dm_err, TableDev};
 use crate::kthread;
 use crate::list_node::ListNode;
-use crate::log_io::{plugged, submit_write, Completion, IoBatch, WriteKind};
+use crate::log_io::{plugged, submit_write, Completion, IoBatch, WriteKind, BIO_MAX_VECS};
 use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
 use crate::page::{NoIoScope, PageBuf, PageReserve, ReservedPage, PAGE_SIZE};
 use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
@@ -24,9 +24,6 @@ use kernel::list::{List, ListArc};
 use kernel::new_condvar;
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, UniqueArc};
-
-/// Most pages one bio carries (`BIO_MAX_VECS`).
-const BIO_MAX_VECS: usize = 256;
 
 /// Bios kept in reserve for the log and the target's own flushes, and
 /// pages for entry headers and super blocks.

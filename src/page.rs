@@ -61,15 +61,32 @@ impl NoIoPage {
 
     /// Copies `src` into the page at `offset`. Fails if it does not fit.
     pub(crate) fn write(&mut self, offset: usize, src: &[u8]) -> Result {
-        if offset > PAGE_SIZE || src.len() > PAGE_SIZE - offset {
+        // SAFETY: A slice is valid for reads of its length.
+        unsafe { self.write_raw(offset, src.as_ptr(), src.len()) }
+    }
+
+    /// Copies `len` bytes from `src` into the page at `offset`, as `memcpy`
+    /// does: without claiming that no one else writes them meanwhile (the
+    /// data of a write in flight may change under it; the copy then holds
+    /// some mix of old and new bytes, never anything else). Fails if they
+    /// do not fit.
+    ///
+    /// # Safety
+    ///
+    /// `src` must be valid for reads of `len` bytes for the duration of the
+    /// call, must not point into this page, and no Rust reference may cover
+    /// those bytes while others write them.
+    pub(crate) unsafe fn write_raw(&mut self, offset: usize, src: *const u8, len: usize) -> Result {
+        if offset > PAGE_SIZE || len > PAGE_SIZE - offset {
             return Err(kernel::error::code::EINVAL);
         }
         // SAFETY: The page is valid (type invariant); the mapping is local
         // to this function and released below.
         let addr = unsafe { bindings::kmap_local_page(self.page) }.cast::<u8>();
-        // SAFETY: `addr` maps the whole page and `offset + src.len()` is at
-        // most `PAGE_SIZE`; `src` cannot overlap a page we own exclusively.
-        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), addr.add(offset), src.len()) };
+        // SAFETY: `addr` maps the whole page and `offset + len` is at most
+        // `PAGE_SIZE`; `src` is readable for `len` bytes and does not
+        // overlap this page (the caller's guarantees).
+        unsafe { core::ptr::copy_nonoverlapping(src, addr.add(offset), len) };
         // SAFETY: `addr` was returned by `kmap_local_page` above.
         unsafe { bindings::kunmap_local(addr.cast()) };
         Ok(())
@@ -194,6 +211,51 @@ impl Drop for ReservedPage {
     }
 }
 
+/// Where [`PageBuf::copy_from`] takes its bytes: appends them, in order,
+/// to the buffer's pages.
+pub(crate) struct PageSink<'a> {
+    pages: &'a mut KVec<NoIoPage>,
+    /// Bytes appended so far.
+    at: usize,
+    /// Bytes the buffer holds.
+    len: usize,
+}
+
+impl PageSink<'_> {
+    /// Appends `len` bytes read from `src`, which others may be writing
+    /// meanwhile (see [`NoIoPage::write_raw`]). Fails, appending nothing,
+    /// if they do not fit.
+    ///
+    /// # Safety
+    ///
+    /// As for [`NoIoPage::write_raw`]: `src` must be valid for reads of
+    /// `len` bytes for the duration of the call and no Rust reference may
+    /// cover them while others write them.
+    pub(crate) unsafe fn append_raw(&mut self, mut src: *const u8, len: usize) -> Result {
+        if len > self.len - self.at {
+            return Err(kernel::error::code::EINVAL);
+        }
+        let end = self.at + len;
+        while self.at < end {
+            let in_page = self.at % PAGE_SIZE;
+            let k = (end - self.at).min(PAGE_SIZE - in_page);
+            let page = self
+                .pages
+                .get_mut(self.at / PAGE_SIZE)
+                .ok_or(kernel::error::code::EINVAL)?;
+            // SAFETY: `src` is readable for the `k` bytes left of `len`
+            // (the caller's guarantee) and cannot point into our pages,
+            // which are not reachable from outside the buffer.
+            unsafe { page.write_raw(in_page, src, k)? };
+            self.at += k;
+            // SAFETY: `k` bytes past `src` are still within the `len`
+            // bytes the caller said are readable (or one past their end).
+            src = unsafe { src.add(k) };
+        }
+        Ok(())
+    }
+}
+
 /// While alive, every memory allocation of the current task behaves as
 /// `GFP_NOIO`, like `memalloc_noio_save()`/`memalloc_noio_restore()`, whose
 /// static inline bodies this mirrors. Used around `map`, so that the target
@@ -239,50 +301,53 @@ impl Drop for NoIoScope {
 /// # Invariants
 ///
 /// Every byte of the first `len` bytes has been written through
-/// [`PageBuf::copy_from`] before the buffer is returned, so [`PageBuf::pages`]
-/// only exposes bytes the caller wrote: the pages are not zeroed first
-/// (zeroing what is overwritten at once cost measurable throughput), and no
-/// stale kernel memory may reach the log.
+/// [`PageBuf::copy_from`] before the buffer is returned, and the rest of the
+/// last page zeroed, so the pages only hold bytes the caller wrote or
+/// zeroes: they are not zeroed first (zeroing what is overwritten at once
+/// cost measurable throughput), and no stale kernel memory may reach the
+/// log or a reader.
 pub(crate) struct PageBuf {
     pages: kernel::alloc::KVec<NoIoPage>,
     len: usize,
 }
 
 impl PageBuf {
-    /// A buffer of `len` bytes filled, in order, from the slices `fill`
-    /// passes to its callback. Fails unless exactly `len` bytes arrive.
-    /// Call within a [`NoIoScope`] on the I/O path (the page vector itself
-    /// is a plain allocation).
+    /// A buffer of `len` bytes filled, in order, by `fill` through a
+    /// [`PageSink`]. Fails unless exactly `len` bytes arrive. Call within a
+    /// [`NoIoScope`] on the I/O path (the page vector itself is a plain
+    /// allocation).
     pub(crate) fn copy_from(
         len: usize,
-        fill: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result) -> Result,
+        fill: impl FnOnce(&mut PageSink<'_>) -> Result,
     ) -> Result<Self> {
         let n = len.div_ceil(PAGE_SIZE);
         let mut pages = kernel::alloc::KVec::with_capacity(n, kernel::alloc::flags::GFP_KERNEL)?;
         for _ in 0..n {
             pages.push(NoIoPage::new_unzeroed()?, kernel::alloc::flags::GFP_KERNEL)?;
         }
-        let mut at = 0usize;
-        fill(&mut |mut src: &[u8]| {
-            if src.len() > len - at {
-                return Err(kernel::error::code::EINVAL);
-            }
-            while !src.is_empty() {
-                let in_page = at % PAGE_SIZE;
-                let k = src.len().min(PAGE_SIZE - in_page);
-                let page = pages
-                    .get_mut(at / PAGE_SIZE)
-                    .ok_or(kernel::error::code::EINVAL)?;
-                page.write(in_page, &src[..k])?;
-                at += k;
-                src = &src[k..];
-            }
-            Ok(())
-        })?;
-        if at != len {
+        let mut sink = PageSink {
+            pages: &mut pages,
+            at: 0,
+            len,
+        };
+        fill(&mut sink)?;
+        if sink.at != len {
             return Err(kernel::error::code::EINVAL);
         }
-        // INVARIANT: all `len` bytes were written, in order, just above.
+        // The rest of the last page: zeroes, not what the page held before.
+        let tail = len % PAGE_SIZE;
+        if tail != 0 {
+            let zeroes = [0u8; 512];
+            let last = pages.last_mut().ok_or(kernel::error::code::EINVAL)?;
+            let mut at = tail;
+            while at < PAGE_SIZE {
+                let k = (PAGE_SIZE - at).min(zeroes.len());
+                last.write(at, &zeroes[..k])?;
+                at += k;
+            }
+        }
+        // INVARIANT: all `len` bytes were written, in order, by the sink,
+        // and the rest of the last page just above.
         Ok(PageBuf { pages, len })
     }
 

@@ -46,16 +46,37 @@ unsafe impl Backend for SpinLockIrqBackend {
         unsafe { bindings::__spin_lock_init(ptr, name, key) }
     }
 
+    #[cfg(not(CONFIG_PREEMPT_RT))]
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
         // SAFETY: The caller guarantees `ptr` points to an initialised
-        // spinlock. `spinlock_t` wraps `raw_spinlock_t` as its first field
-        // (without PREEMPT_RT), which is what `spin_lock_irqsave` passes on.
+        // spinlock. Without PREEMPT_RT, `spinlock_t` is a union whose
+        // `rlock` (`raw_spinlock_t`) is at offset 0 (bindgen makes it
+        // opaque), and `spin_lock_irqsave` passes `&lock->rlock` on to this.
+        // With inlined spinlocks the symbol does not exist: a link error,
+        // never a wrong lock.
         unsafe { bindings::_raw_spin_lock_irqsave(ptr.cast()) }
     }
 
+    #[cfg(not(CONFIG_PREEMPT_RT))]
     unsafe fn unlock(ptr: *mut Self::State, flags: &Self::GuardState) {
         // SAFETY: The caller owns the lock, taken by `lock` above, which
-        // returned `flags`.
+        // returned `flags`; `rlock` is at offset 0 as above.
         unsafe { bindings::_raw_spin_unlock_irqrestore(ptr.cast(), *flags) }
+    }
+
+    // With PREEMPT_RT, `spinlock_t` is a sleeping lock, interrupts are
+    // threaded, and `spin_lock_irqsave` is `spin_lock` with flags 0.
+    #[cfg(CONFIG_PREEMPT_RT)]
+    unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        // SAFETY: The caller guarantees `ptr` points to an initialised
+        // spinlock.
+        unsafe { bindings::spin_lock(ptr) };
+        0
+    }
+
+    #[cfg(CONFIG_PREEMPT_RT)]
+    unsafe fn unlock(ptr: *mut Self::State, _flags: &Self::GuardState) {
+        // SAFETY: The caller owns the lock, taken by `lock` above.
+        unsafe { bindings::spin_unlock(ptr) }
     }
 }
