@@ -435,7 +435,28 @@ fn oracle_cmd(
     let events =
         lwlog::oracle::parse_trace(&text).map_err(|e| Failure(EXIT_BAD_LOG, e.to_string()))?;
     let r = lwlog::oracle::check_with_data(&events, top, probe, &entries, complete, journal)
-        .map_err(|v| Failure(EXIT_ORACLE, format!("not a true durability record: {v}")))?;
+        .map_err(|v| {
+            // The entries leading to the one named, for a look without the
+            // log at hand (a failed run in CI).
+            if let Some(at) = v.entry {
+                let from = entries.partition_point(|e| e.index + 12 < at);
+                for e in entries.iter().skip(from).take_while(|e| e.index <= at) {
+                    eprintln!(
+                        "  entry {}: sector {} + {} flags {:#x}{}",
+                        e.index,
+                        e.sector,
+                        e.nr,
+                        e.flags,
+                        if e.mark.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" mark {}", String::from_utf8_lossy(&e.mark))
+                        }
+                    );
+                }
+            }
+            Failure(EXIT_ORACLE, format!("not a true durability record: {v}"))
+        })?;
     println!(
         "oracle: true durability record: {} entries ({} writes, {} discards, {} FUA, {} flushes of which {} the target's own, {} marks) against {} trace events; {} writes never became durable, {} discards superseded, data of {} writes checked",
         r.entries,

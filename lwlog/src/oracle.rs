@@ -865,8 +865,11 @@ pub fn check_with_data(
                 return Err(fail(
                     e,
                     format!(
-                        "{} was durable (at {d_max}) before this point (at {t}) but is not logged before it",
-                        describe(&writes[i])
+                        "{} was durable (at {d_max}) before this point (at {t}) but is not logged before it (it completed at {} on the data device and by {} above it, durable from {}; the point's moment is bounded below by the writes logged before it ({lo}), the previous point ({t_prev}) and its own window ({w_lo}))",
+                        describe(&writes[i]),
+                        writes[i].c_probe,
+                        writes[i].c_top,
+                        writes[i].d_min
                     ),
                 ));
             }

@@ -114,9 +114,16 @@ oracle_stop() {
 
 # oracle_check LOG [--partial]: the log on LOG must be a true durability
 # record of the trace.
+# With ORACLE_KEEP=DEV (a spare disk), a rejected log's trace and journal
+# are written to DEV as a tar archive, for a look from the host (vm-run's
+# VM_DISK_DIR keeps the disk images).
 oracle_check() {
-	lwlog oracle "$@" --trace /tmp/trace.txt --top "$ORACLE_TOP" --probe "$ORACLE_PROBE" ||
-		fail "oracle: the log on $1 is not a true durability record"
+	lwlog oracle "$@" --trace /tmp/trace.txt --top "$ORACLE_TOP" --probe "$ORACLE_PROBE" && return 0
+	if [ -n "${ORACLE_KEEP:-}" ]; then
+		tar -cf "$ORACLE_KEEP" /tmp/trace.txt $(ls /tmp/journal 2>/dev/null) &&
+			echo "oracle: trace kept on $ORACLE_KEEP (log: $1)"
+	fi
+	fail "oracle: the log on $1 is not a true durability record"
 }
 
 # cache_toggle_start NAME: switch the write cache of dm device NAME (the

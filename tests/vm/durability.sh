@@ -12,12 +12,15 @@
 # block runs, each logged write's data against what the writers wrote.
 #
 # DURABILITY_SEEDS (default "1 2") and DURABILITY_SECONDS (default 6) size
-# the block runs; DURABILITY_TARGET=c runs the C target instead (a developer
+# the block runs, DURABILITY_ONLY picks devices (see want below); DURABILITY_TARGET=c runs the C target instead (a developer
 # check: it fails there, see README).
 . /extra/guest.sh
 seeds=${DURABILITY_SEEDS:-1 2}
 secs=${DURABILITY_SECONDS:-6}
 impl=${DURABILITY_TARGET:-rust}
+# DURABILITY_ONLY="slow reorder flaky cache tiny-log" (the default: all)
+# runs only those devices' cases.
+want() { case " ${DURABILITY_ONLY:-slow reorder flaky cache tiny-log} " in *" $1 "*) ;; *) return 1 ;; esac; }
 load_target "$impl"
 runs=0
 
@@ -78,7 +81,15 @@ block_run() {
 	finish "$log" --journal /tmp/journal
 }
 
-# fs_run LABEL DATADEV LOGDEV: ext4 and the parallel file workload.
+# fs_mark DEV NAME: drop a mark; once the log is full, marks are refused
+# (on purpose).
+fs_mark() {
+	oracle_mark "$1" "$2" || dmsetup status "$1" | grep -q logging_disabled ||
+		fail "mark $2 failed"
+}
+
+# fs_run LABEL DATADEV LOGDEV: ext4 and the parallel file workload. With
+# TOGGLE_CACHE=1 the probe's write cache is switched meanwhile.
 fs_run() {
 	label=$1 data=$2 log=$3
 	step "$label: ext4 file workload"
@@ -87,16 +98,19 @@ fs_run() {
 	dmsetup create lw --table "0 $(sectors /dev/mapper/probe) log-writes /dev/mapper/probe $log"
 	dmsetup mknodes lw
 	oracle_start lw probe
-	mkfs.ext4 -q -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 /dev/mapper/lw
-	oracle_mark lw mkfs
+	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_start probe
+	mkfs.ext4 -F -q -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 /dev/mapper/lw
+	fs_mark lw mkfs
 	mkdir -p /mnt/fs
 	mount /dev/mapper/lw /mnt/fs
 	lw-workload files /mnt/fs --threads 4 --ops 40 --seed 7 >/dev/null || fail "file workload failed"
-	oracle_mark lw files
+	fs_mark lw files
 	umount /mnt/fs
+	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_stop
 	finish "$log"
 }
 
+if want slow; then
 step "slow flushes: dm-delay adds 150 ms to every flush"
 slow_flush_dev slow /dev/vda 150
 for s in $seeds; do block_run slow-flush /dev/mapper/slow /dev/vdb "$s"; done
@@ -104,28 +118,39 @@ fs_run slow-flush /dev/mapper/slow /dev/vdb
 # The target's own flushes (a 1 MiB bound) while flushes are slow.
 for s in $seeds; do block_run "slow-flush, max_held_mb:1" /dev/mapper/slow /dev/vdb "$s" max_held_mb:1; done
 dmsetup remove slow
+fi
 
+if want reorder; then
 step "reordered completions: scsi_debug, random delays up to 3 ms, 4 queues"
 sd=$(reorder_disk 256 3000000)
 for s in $seeds; do block_run reorder "$sd" /dev/vdb "$s"; done
 fs_run reorder "$sd" /dev/vdb
 for s in $seeds; do block_run "reorder, max_held_mb:1" "$sd" /dev/vdb "$s" max_held_mb:1; done
 rmmod scsi_debug
+fi
 
+if want flaky; then
 step "failing writes and flushes: dm-flakey, up 2 s, down 1 s"
 flaky_dev flaky /dev/vda 2 1
 for s in $seeds; do block_run flaky /dev/mapper/flaky /dev/vdb "$s"; done
 dmsetup remove flaky
+fi
 
+if want cache; then
 step "a write cache switched off and on while writes run"
 for s in $seeds; do TOGGLE_CACHE=1 block_run cache-switching /dev/vda /dev/vdb "$s"; done
 TOGGLE_CACHE=1 block_run "cache-switching, max_held_mb:1" /dev/vda /dev/vdb 3 max_held_mb:1
+TOGGLE_CACHE=1 fs_run cache-switching /dev/vda /dev/vdb
+fi
 
+if want tiny-log; then
 step "a log device that fills: 24 MiB"
 dmsetup create tinylog --table "0 49152 linear /dev/vdc 0"
 dmsetup mknodes tinylog
 for s in $seeds; do block_run tiny-log /dev/vda /dev/mapper/tinylog "$s"; done
+fs_run tiny-log /dev/vda /dev/mapper/tinylog
 dmsetup remove tinylog
+fi
 
 unload_target "$impl"
 echo "$runs runs checked by the oracle"
