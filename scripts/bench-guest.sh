@@ -1,8 +1,10 @@
 # Guest side of `make bench` (run by scripts/bench through vm-run on the
 # release kernel). In one boot, BENCH_ROUNDS rounds; each round runs every
-# workload on `linear`, the C log-writes target and ours, in an order that
-# rotates from round to round, loading and unloading the log-writes modules
-# between them (both register "log-writes"). Prints one line per run:
+# workload (BENCH_WORKLOADS, default all) on `linear`, the C log-writes
+# target and ours, and another build of ours when vm-run installed one
+# (baseline), in an order that rotates from round to round, loading and
+# unloading the log-writes modules between them (all register
+# "log-writes"). Prints one line per run:
 #   RESULT <round> <target> <workload> <seconds> <bytes> <ops>
 # and per round and log-writes target the memory held by a burst of writes
 # with no flush:
@@ -13,7 +15,9 @@ n=$(sectors $data)
 rounds=${BENCH_ROUNDS:-5}
 mkdir -p /mnt/b
 
-WORKLOADS="rand4k-fdatasync32 seq64k 4k-fdatasync-each 4threads-4k-fsync64 ext4-smallfiles"
+WORKLOADS=${BENCH_WORKLOADS:-rand4k-fdatasync32 seq64k 4k-fdatasync-each 4threads-4k-fsync64 ext4-smallfiles}
+TARGETS="linear c rust"
+[ -n "${LOGWRITES_BASELINE_KO:-}" ] && TARGETS="$TARGETS baseline"
 
 # run_workload NAME DEV: prints "elapsed=.. bytes=.. ops=..".
 run_workload() {
@@ -57,10 +61,10 @@ memory_burst() {
 }
 
 for round in $(seq "$rounds"); do
-	set -- linear c rust
-	shift $(((round - 1) % 3))
-	order="$* linear c rust"
-	order=$(echo "$order" | cut -d' ' -f1-3)
+	set -- $TARGETS
+	shift $(((round - 1) % $#))
+	order="$* $TARGETS"
+	order=$(echo "$order" | cut -d' ' -f1-"$(echo $TARGETS | wc -w)")
 	echo "--- round $round: $order"
 	for target in $order; do
 		[ "$target" = linear ] || load_target "$target"

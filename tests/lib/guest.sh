@@ -9,12 +9,14 @@ fail() {
 }
 step() { echo "--- $*"; }
 
-# load_target c|rust: insmod one log-writes implementation (both register the
-# target name "log-writes", so only one may be loaded at a time).
+# load_target c|rust|baseline: insmod one log-writes implementation (all
+# register the target name "log-writes", so only one may be loaded at a
+# time); baseline is another build of ours (vm-run's VM_BASELINE_KO).
 load_target() {
 	case $1 in
 	c) insmod "$LOGWRITES_C_KO" ;;
 	rust) insmod "$LOGWRITES_RUST_KO" ;;
+	baseline) insmod "${LOGWRITES_BASELINE_KO:?no baseline module}" ;;
 	*) fail "load_target: unknown implementation '$1'" ;;
 	esac
 }
@@ -22,7 +24,7 @@ load_target() {
 unload_target() {
 	case $1 in
 	c) rmmod dm_log_writes ;;
-	rust) rmmod rust_dm_logwrites ;;
+	rust | baseline) rmmod rust_dm_logwrites ;;
 	esac
 }
 
