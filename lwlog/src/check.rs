@@ -4,7 +4,8 @@
 //! points, stopping at the first failure.
 
 use crate::command::{Checker, Verdict};
-use crate::log::{Entry, Log, Source};
+use crate::error::Error;
+use crate::log::{Entry, Source};
 use crate::replay::Replayer;
 use crate::select::Selection;
 use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
@@ -83,7 +84,7 @@ pub fn run<S: Source>(
     at: At,
     max_checks: Option<u64>,
     checker: &mut Checker,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Error> {
     let points = (1..)
         .zip(entries)
         .filter(|(nth, e)| at.hits(e, *nth))
@@ -98,8 +99,7 @@ pub fn run<S: Source>(
     let mut checks = 0;
     let mut point = 0;
     for (i, e) in entries.iter().enumerate() {
-        r.apply(e, sel.touches(e))
-            .map_err(|err| format!("replaying entry {}: {err}", e.index))?;
+        r.apply(e, sel.touches(e))?;
         if !at.hits(e, i as u64 + 1) {
             continue;
         }
@@ -107,8 +107,7 @@ pub fn run<S: Source>(
         if !chosen(point - 1) {
             continue;
         }
-        r.sync()
-            .map_err(|err| format!("syncing the target: {err}"))?;
+        r.sync()?;
         checks += 1;
         let env = [
             ("LWLOG_ENTRY", e.index.to_string()),
@@ -117,7 +116,7 @@ pub fn run<S: Source>(
         ];
         match checker
             .run(r.target.file(), &env)
-            .map_err(|err| format!("running the check: {err}"))?
+            .map_err(Error::RunCheck)?
         {
             Verdict::Passed => {}
             Verdict::Failed(why) => {
@@ -128,14 +127,8 @@ pub fn run<S: Source>(
             }
         }
     }
-    r.sync()
-        .map_err(|err| format!("syncing the target: {err}"))?;
+    r.sync()?;
     Ok(Outcome::Passed(checks))
-}
-
-/// The entry as `lwlog list` prints it.
-pub fn describe<S: Source>(log: &Log<S>, e: &Entry) -> String {
-    crate::list::text_line(e, log.sector_size())
 }
 
 #[cfg(test)]

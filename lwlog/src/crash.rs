@@ -12,6 +12,7 @@
 //! it overwrote, and the prefix advances epoch by epoch.
 
 use crate::command::{Checker, Verdict};
+use crate::error::{Error, Missing, TargetOp};
 use crate::log::{Entry, Source};
 use crate::replay::Replayer;
 use crate::select::Selection;
@@ -50,7 +51,7 @@ pub fn run<S: Source>(
     entries: &[Entry],
     o: &Options,
     mut checker: Option<&mut Checker>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Error> {
     let epochs = split_epochs(entries);
     let mut rng = SplitMix(o.seed);
     let mut n = 0u64;
@@ -73,8 +74,7 @@ pub fn run<S: Source>(
                 let verdict = match checker.as_deref_mut() {
                     Some(c) => {
                         let env = [("LWLOG_STATE", n.to_string())];
-                        c.run(r.target.file(), &env)
-                            .map_err(|err| format!("running the check: {err}"))?
+                        c.run(r.target.file(), &env).map_err(Error::RunCheck)?
                     }
                     None => Verdict::Passed,
                 };
@@ -87,14 +87,13 @@ pub fn run<S: Source>(
         }
         // The whole epoch, flush included, becomes the durable prefix.
         for e in epoch.iter() {
-            r.apply(e, sel.touches(e))
-                .map_err(|err| format!("replaying entry {}: {err}", e.index))?;
+            r.apply(e, sel.touches(e))?;
         }
     }
-    if let Some(only) = o.only {
-        return Err(format!("there are only {n} states, no state {only}"));
+    if let Some(state) = o.only {
+        return Err(Missing::State { state, states: n }.into());
     }
-    r.sync().map_err(|e| format!("syncing the target: {e}"))?;
+    r.sync()?;
     Ok(Outcome::Done(n))
 }
 
@@ -134,29 +133,37 @@ fn pick<'e>(data: &[&'e Entry], rng: &mut SplitMix) -> Vec<&'e Entry> {
 /// Saved device bytes to restore after a state: (byte offset, bytes).
 type Undo = Vec<(u64, Vec<u8>)>;
 
-fn apply_state<S: Source>(r: &mut Replayer<'_, S>, s: &State<'_>) -> Result<Undo, String> {
+fn apply_state<S: Source>(r: &mut Replayer<'_, S>, s: &State<'_>) -> Result<Undo, Error> {
     let ss = r.log.sector_size();
     let mut undo = Vec::new();
     for e in &s.applied {
         // The previous entry's merged write must be on the target first.
-        r.target.issue().map_err(|e| e.to_string())?;
+        r.target.issue().map_err(|source| Error::Target {
+            op: TargetOp::Write,
+            source,
+        })?;
         let at = e.header.sector * u64::from(ss);
         let mut old = vec![0u8; e.bytes(ss) as usize];
-        read_upto(r.target.file(), &mut old, at).map_err(|err| format!("saving {at}: {err}"))?;
+        read_upto(r.target.file(), &mut old, at).map_err(|source| Error::Target {
+            op: TargetOp::Save { at },
+            source,
+        })?;
         undo.push((at, old));
-        r.apply(e, true)
-            .map_err(|err| format!("replaying entry {}: {err}", e.index))?;
+        r.apply(e, true)?;
     }
-    r.sync().map_err(|e| format!("syncing the target: {e}"))?;
+    r.sync()?;
     Ok(undo)
 }
 
-fn undo_state<S: Source>(r: &mut Replayer<'_, S>, undo: Undo) -> Result<(), String> {
+fn undo_state<S: Source>(r: &mut Replayer<'_, S>, undo: Undo) -> Result<(), Error> {
     for (at, old) in undo.into_iter().rev() {
         r.target
             .file()
             .write_all_at(&old, at)
-            .map_err(|e| format!("restoring {at}: {e}"))?;
+            .map_err(|source| Error::Target {
+                op: TargetOp::Restore { at },
+                source,
+            })?;
     }
     Ok(())
 }

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The library behind `lwlog`: reading, verifying, selecting and replaying
-//! device-mapper log-writes logs. The binary (`main.rs`) is its command
-//! line; the property tests and the fuzz target use it directly.
+//! device-mapper log-writes logs, and the `lwlog` subcommands built on
+//! them (`commands`, failing with an `error::Error` that carries the exit
+//! status). The binary (`main.rs`) only parses the command line; the
+//! property tests and the fuzz target use the library directly.
 
 pub mod check;
 pub mod command;
+pub mod commands;
 pub mod crash;
+pub mod error;
 pub mod list;
 pub mod log;
 pub mod oracle;

@@ -45,6 +45,15 @@ impl std::fmt::Display for LogError {
     }
 }
 
+impl std::error::Error for LogError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LogError::Io(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Where log bytes come from.
 pub trait Source {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;

@@ -7,6 +7,7 @@
 //! kept because a pending merged write is issued before anything that does
 //! not extend it.
 
+use crate::error::{Error, TargetOp};
 use crate::log::{Entry, Log, Source};
 use crate::progress::Progress;
 use std::fs::{File, OpenOptions};
@@ -197,7 +198,14 @@ impl<'a, S: Source> Replayer<'a, S> {
     /// Applies one entry: copies a write's data, discards a discarded
     /// range. Marks and empty flushes change nothing, and neither does an
     /// entry with `change` false (outside a replayed sector range).
-    pub fn apply(&mut self, e: &Entry, change: bool) -> io::Result<()> {
+    pub fn apply(&mut self, e: &Entry, change: bool) -> Result<(), Error> {
+        self.write_entry(e, change).map_err(|source| Error::Replay {
+            index: e.index,
+            source,
+        })
+    }
+
+    fn write_entry(&mut self, e: &Entry, change: bool) -> io::Result<()> {
         let ss = self.log.sector_size();
         self.progress.add(e.end_offset(ss) - e.offset);
         if !change || !e.touches_data() {
@@ -216,8 +224,11 @@ impl<'a, S: Source> Replayer<'a, S> {
     }
 
     /// Issues what is pending and syncs the target.
-    pub fn sync(&mut self) -> io::Result<()> {
-        self.target.sync()
+    pub fn sync(&mut self) -> Result<(), Error> {
+        self.target.sync().map_err(|source| Error::Target {
+            op: TargetOp::Sync,
+            source,
+        })
     }
 
     pub fn finish(&mut self) {

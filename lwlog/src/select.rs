@@ -4,6 +4,7 @@
 //! device sectors it touches, resolved against the log before anything is
 //! written, so that a missing mark is an error and not a full replay.
 
+use crate::error::{Error, Missing};
 use crate::log::{Entry, Log, LogError, Source};
 use logformat::{FLAG_FLUSH, FLAG_FUA};
 
@@ -45,10 +46,8 @@ pub struct Selection {
 #[derive(Debug)]
 pub enum SelectError {
     Log(LogError),
-    /// A start or stop point is not in the log; the text says which.
-    NotFound(String),
-    /// Applying an entry failed (during a streaming replay).
-    Apply(String),
+    /// A start or stop point is not in the log.
+    NotFound(Missing),
 }
 
 impl From<LogError> for SelectError {
@@ -57,12 +56,43 @@ impl From<LogError> for SelectError {
     }
 }
 
+impl std::fmt::Display for SelectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SelectError::Log(e) => write!(f, "{e}"),
+            SelectError::NotFound(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for SelectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SelectError::Log(e) => Some(e),
+            SelectError::NotFound(_) => None,
+        }
+    }
+}
+
+/// The device sectors `first..=last` a replay may change, either end open,
+/// or `None` for all of them.
+pub fn sector_range(first: Option<u64>, last: Option<u64>) -> Result<Option<(u64, u64)>, Error> {
+    if first.is_none() && last.is_none() {
+        return Ok(None);
+    }
+    let (start, end) = (first.unwrap_or(0), last.unwrap_or(u64::MAX));
+    if start > end {
+        return Err(Error::SectorRange { start, end });
+    }
+    Ok(Some((start, end)))
+}
+
 impl Selection {
     /// The entries to replay, in log order (headers only; data is read
     /// during the replay).
     pub fn resolve<S: Source>(&self, log: &Log<S>) -> Result<Vec<Entry>, SelectError> {
         let mut taken = Vec::new();
-        self.walk(log, |e| {
+        self.walk(log, |e| -> Result<(), SelectError> {
             taken.push(e);
             Ok(())
         })?;
@@ -76,39 +106,40 @@ impl Selection {
     }
 
     /// Calls `f` on each selected entry in order, reading headers as it
-    /// goes; `f`'s error ends the walk.
-    pub fn walk<S: Source>(
+    /// goes; `f`'s error ends the walk. The error type is the caller's, so
+    /// that a failure to apply an entry keeps its own type.
+    pub fn walk<S: Source, E: From<SelectError>>(
         &self,
         log: &Log<S>,
-        mut f: impl FnMut(Entry) -> Result<(), SelectError>,
-    ) -> Result<(), SelectError> {
+        mut f: impl FnMut(Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut it = log.entries();
         // Skip to the start point.
         match &self.start {
             Start::Beginning => {}
             Start::Entry(n) => {
                 if *n >= log.sup.nr_entries {
-                    return Err(SelectError::NotFound(format!(
-                        "entry {n}: the log has {} entries",
-                        log.sup.nr_entries
-                    )));
+                    return Err(not_found(Missing::Entry {
+                        index: *n,
+                        entries: log.sup.nr_entries,
+                    }));
                 }
                 for _ in 0..*n {
-                    it.next().transpose()?;
+                    it.next().transpose().map_err(SelectError::Log)?;
                 }
             }
             Start::Mark(m) => loop {
-                match it.next().transpose()? {
+                match it.next().transpose().map_err(SelectError::Log)? {
                     Some(e) if e.header.is_mark() && e.mark == *m => break,
                     Some(_) => {}
-                    None => return Err(not_found_mark("start", m, log.sector_size())),
+                    None => return Err(not_found(missing_mark("start", m, log))),
                 }
             },
         }
         let mut count = 0u64;
         let mut first = None;
         for e in it {
-            let e = e?;
+            let e = e.map_err(SelectError::Log)?;
             first.get_or_insert(e.index);
             count += 1;
             let done = match &self.stop {
@@ -126,13 +157,9 @@ impl Selection {
         let after = first.unwrap_or(log.sup.nr_entries);
         match &self.stop {
             Stop::End | Stop::Limit(_) => Ok(()),
-            Stop::Mark(m) => Err(not_found_mark("end", m, log.sector_size())),
-            Stop::NextFlush => Err(SelectError::NotFound(format!(
-                "no FLUSH entry at or after entry {after}"
-            ))),
-            Stop::NextFua => Err(SelectError::NotFound(format!(
-                "no FUA entry at or after entry {after}"
-            ))),
+            Stop::Mark(m) => Err(not_found(missing_mark("end", m, log))),
+            Stop::NextFlush => Err(not_found(Missing::Flush { after })),
+            Stop::NextFua => Err(not_found(Missing::Fua { after })),
         }
     }
 
@@ -151,15 +178,14 @@ impl Selection {
     }
 }
 
-fn not_found_mark(which: &str, m: &[u8], sector_size: u32) -> SelectError {
-    let max = logformat::max_mark_len(sector_size);
-    let hint = if m.len() > max {
-        format!(" (the target keeps only the first {max} bytes of a mark)")
-    } else {
-        String::new()
-    };
-    SelectError::NotFound(format!(
-        "{which} mark '{}' is not in the log{hint}",
-        crate::log::escape(m)
-    ))
+fn not_found<E: From<SelectError>>(m: Missing) -> E {
+    SelectError::NotFound(m).into()
+}
+
+fn missing_mark<S: Source>(role: &'static str, text: &[u8], log: &Log<S>) -> Missing {
+    Missing::Mark {
+        role: Some(role),
+        text: text.to_vec(),
+        max_len: logformat::max_mark_len(log.sector_size()),
+    }
 }

@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The body of each `lwlog` subcommand, with its arguments parsed. Kept out
+//! of the binary so that tests can run a command and look at the error it
+//! fails with, rather than only at its exit status.
+
+use crate::check::{self, At};
+use crate::command::Checker;
+use crate::crash;
+use crate::error::{Error, Missing};
+use crate::list::{self, Filter};
+use crate::log::{Entry, FileSource, Log, Source};
+use crate::oracle;
+use crate::progress::Progress;
+use crate::replay::{self, Replayer, Target};
+use crate::select::{Selection, Stop};
+use crate::verify;
+use std::io::Write;
+use std::path::Path;
+
+/// What `replay`, `check` and `crash-states` replay, and onto what.
+pub struct ReplaySetup<'a> {
+    pub log: &'a Path,
+    pub target: &'a Path,
+    pub selection: Selection,
+    /// Replay discard entries (false: ignore them, like replay-log's
+    /// --no-discard).
+    pub discard: bool,
+}
+
+/// `lwlog info`: the super block and what the log actually holds.
+pub fn info(path: &Path) -> Result<(), Error> {
+    let log = Log::open(path)?;
+    let mut found = 0u64;
+    let mut used = u64::from(log.sector_size());
+    for e in log.scan() {
+        let e = e?;
+        found += 1;
+        used = e.end_offset(log.sector_size());
+    }
+    println!("version:        {}", logformat::VERSION);
+    println!("sector size:    {}", log.sector_size());
+    println!("super entries:  {}", log.sup.nr_entries);
+    println!("entries found:  {found}");
+    println!("log bytes used: {used} of {}", log.size());
+    Ok(())
+}
+
+/// Index of the first mark with `text`.
+fn mark_index<S: Source>(log: &Log<S>, text: &str) -> Result<u64, Error> {
+    for e in log.entries() {
+        let e = e?;
+        if e.header.is_mark() && e.mark == text.as_bytes() {
+            return Ok(e.index);
+        }
+    }
+    Err(Missing::Mark {
+        role: None,
+        text: text.as_bytes().to_vec(),
+        max_len: logformat::max_mark_len(log.sector_size()),
+    }
+    .into())
+}
+
+/// `lwlog list`: the entries `filter` wants, narrowed further to those
+/// from mark `from_mark` up to mark `to_mark`.
+pub fn list(
+    path: &Path,
+    json: bool,
+    mut filter: Filter,
+    from_mark: Option<&str>,
+    to_mark: Option<&str>,
+) -> Result<(), Error> {
+    let log = Log::open(path)?;
+    if let Some(m) = from_mark {
+        let i = mark_index(&log, m)?;
+        filter.first = Some(filter.first.map_or(i, |f| f.max(i)));
+    }
+    if let Some(m) = to_mark {
+        let i = mark_index(&log, m)?;
+        filter.last = Some(filter.last.map_or(i, |l| l.min(i)));
+    }
+    let ss = log.sector_size();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in log.entries() {
+        let e = e?;
+        if filter.last.is_some_and(|l| e.index > l) {
+            break;
+        }
+        if !filter.wants(&e) {
+            continue;
+        }
+        let line = if json {
+            list::json_line(&e, ss)
+        } else {
+            list::text_line(&e, ss)
+        };
+        if writeln!(out, "{line}").is_err() {
+            // A closed pipe (`| head`) is not an error worth reporting.
+            return Ok(());
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+/// `lwlog verify`: the whole log's structure.
+pub fn verify(path: &Path) -> Result<(), Error> {
+    let log = Log::open(path)?;
+    let r = verify::verify(&log)?;
+    println!(
+        "valid: {} entries, {} bytes used, sector size {}",
+        r.entries,
+        r.used,
+        log.sector_size()
+    );
+    if r.uncounted > 0 {
+        println!(
+            "note: {} valid-looking entries follow the counted ones (an earlier log, or entries \
+             logged after the last super block update)",
+            r.uncounted
+        );
+    }
+    Ok(())
+}
+
+/// `lwlog oracle`: the log against the block trace in `trace` of what the
+/// `top` and `probe` devices saw, and, with a `journal`, each logged
+/// write's data against what was written. Without `complete`, the log may
+/// end before the last durable write.
+pub fn oracle(
+    path: &Path,
+    trace: &Path,
+    top: oracle::DevNo,
+    probe: oracle::DevNo,
+    complete: bool,
+    journal: Option<&Path>,
+) -> Result<(), Error> {
+    let log = Log::open(path)?;
+    let ss = log.sector_size();
+    let factor = u64::from(ss / 512);
+    let mut entries = Vec::new();
+    for e in log.entries() {
+        let e = e?;
+        let mut hashes = Vec::new();
+        if journal.is_some() && e.touches_data() && !e.has(logformat::FLAG_DISCARD) {
+            let mut data = vec![0u8; e.bytes(ss) as usize];
+            log.read_at(&mut data, e.data_offset(ss))
+                .map_err(Error::file("cannot read", path))?;
+            hashes = data.chunks(512).map(logformat::sector_hash).collect();
+        }
+        entries.push(oracle::LogEntry {
+            index: e.index,
+            sector: e.header.sector * factor,
+            nr: e.header.nr_sectors * factor,
+            flags: e.header.flags,
+            mark: e.mark.clone(),
+            hashes,
+        });
+    }
+    let journal = match journal {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(Error::file("cannot read", p))?;
+            oracle::Journal::parse(&text).map_err(Error::Journal)?
+        }
+        None => Default::default(),
+    };
+    let text = std::fs::read_to_string(trace).map_err(Error::file("cannot read", trace))?;
+    let events = oracle::parse_trace(&text).map_err(Error::Trace)?;
+    let r =
+        oracle::check_with_data(&events, top, probe, &entries, complete, journal).map_err(|v| {
+            if let Some(at) = v.entry {
+                print_entries_before(&entries, at);
+            }
+            Error::NotDurable(v)
+        })?;
+    println!(
+        "oracle: true durability record: {} entries ({} writes, {} discards, {} FUA, {} flushes of which {} the target's own, {} marks) against {} trace events; {} writes never became durable, {} discards superseded, data of {} writes checked",
+        r.entries,
+        r.writes,
+        r.discards,
+        r.fua,
+        r.flushes,
+        r.target_flushes,
+        r.marks,
+        events.len(),
+        r.never_durable,
+        r.superseded,
+        r.data_checked
+    );
+    Ok(())
+}
+
+/// The entries leading to entry `at`, on stderr: enough to look into a
+/// failed run (in CI) without the log at hand.
+fn print_entries_before(entries: &[oracle::LogEntry], at: u64) {
+    let from = entries.partition_point(|e| e.index + 12 < at);
+    for e in entries.iter().skip(from).take_while(|e| e.index <= at) {
+        eprintln!(
+            "  entry {}: sector {} + {} flags {:#x}{}",
+            e.index,
+            e.sector,
+            e.nr,
+            e.flags,
+            if e.mark.is_empty() {
+                String::new()
+            } else {
+                format!(" mark {}", String::from_utf8_lossy(&e.mark))
+            }
+        );
+    }
+}
+
+fn open_target(setup: &ReplaySetup<'_>) -> Result<Target, Error> {
+    Target::open(setup.target, setup.discard)
+        .map_err(Error::file("cannot open target", setup.target))
+}
+
+/// `lwlog replay`: the selected entries onto the target, in log order.
+pub fn replay(setup: &ReplaySetup<'_>) -> Result<(), Error> {
+    let log = Log::open(setup.log)?;
+    let sel = &setup.selection;
+    let ss = log.sector_size();
+    // Up to the end or a count, entries are replayed as they are read (one
+    // pass over the log, like replay-log); a stop point is found first.
+    let planned = if sel.needs_lookahead() {
+        Some(sel.resolve(&log)?)
+    } else {
+        None
+    };
+    let progress = match &planned {
+        Some(p) => Progress::new(replay::span(p, ss)),
+        None => Progress::entries(match sel.stop {
+            Stop::Limit(n) => n.min(log.sup.nr_entries),
+            _ => log.sup.nr_entries,
+        }),
+    };
+    let t = open_target(setup)?;
+    let mut r = Replayer::new(&log, t, progress);
+    let mut replayed = 0u64;
+    let mut apply = |e: Entry| -> Result<(), Error> {
+        replayed += 1;
+        r.apply(&e, sel.touches(&e))
+    };
+    match planned {
+        Some(p) => p.into_iter().try_for_each(&mut apply)?,
+        None => sel.walk(&log, &mut apply)?,
+    }
+    r.target
+        .sync()
+        .map_err(Error::file("cannot sync target", setup.target))?;
+    r.finish();
+    eprintln!("replayed {replayed} entries");
+    Ok(())
+}
+
+/// What `check` and `crash-states` start from: the log, the entries the
+/// selection picks and the opened target.
+fn open_replay(setup: &ReplaySetup<'_>) -> Result<(Log<FileSource>, Vec<Entry>, Target), Error> {
+    let log = Log::open(setup.log)?;
+    let entries = setup.selection.resolve(&log)?;
+    let t = open_target(setup)?;
+    Ok((log, entries, t))
+}
+
+fn open_checker(fsck: &str, target: &Path, scratch: Option<&Path>) -> Result<Checker, Error> {
+    Checker::new(fsck.to_string(), target, scratch).map_err(Error::file(
+        "cannot open scratch",
+        scratch.unwrap_or(target),
+    ))
+}
+
+/// `lwlog check`: replays incrementally and runs `fsck` at the points `at`
+/// picks (at most `max_checks` of them), on a copy in `scratch` if given.
+pub fn check(
+    setup: &ReplaySetup<'_>,
+    fsck: &str,
+    at: At,
+    max_checks: Option<u64>,
+    scratch: Option<&Path>,
+) -> Result<(), Error> {
+    let (log, entries, t) = open_replay(setup)?;
+    let mut checker = open_checker(fsck, setup.target, scratch)?;
+    let mut r = Replayer::new(&log, t, Progress::new(0));
+    let outcome = check::run(
+        &mut r,
+        &setup.selection,
+        &entries,
+        at,
+        max_checks,
+        &mut checker,
+    );
+    r.finish();
+    match outcome? {
+        check::Outcome::Passed(n) => {
+            println!("{n} checks passed over {} entries", entries.len());
+            Ok(())
+        }
+        check::Outcome::Failed { entry, why } => Err(Error::CheckFailed {
+            entry,
+            sector_size: log.sector_size(),
+            why,
+        }),
+    }
+}
+
+/// `lwlog crash-states`: materialises the crash states `o` asks for and,
+/// with `fsck`, checks each (on a copy in `scratch` if given).
+pub fn crash_states(
+    setup: &ReplaySetup<'_>,
+    o: &crash::Options,
+    fsck: Option<&str>,
+    scratch: Option<&Path>,
+) -> Result<(), Error> {
+    let (log, entries, t) = open_replay(setup)?;
+    let mut checker = fsck
+        .map(|cmd| open_checker(cmd, setup.target, scratch))
+        .transpose()?;
+    let mut r = Replayer::new(&log, t, Progress::new(0));
+    match crash::run(&mut r, &setup.selection, &entries, o, checker.as_mut())? {
+        crash::Outcome::Done(n) => {
+            if o.only.is_none() {
+                eprintln!(
+                    "{n} crash states{}",
+                    if fsck.is_some() { " checked" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        crash::Outcome::Failed { state, why } => Err(Error::StateCheckFailed { state, why }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_BAD_LOG, EXIT_CHECK_FAILED, EXIT_IO, EXIT_NOT_DURABLE};
+    use crate::error::{EXIT_NOT_FOUND, EXIT_USAGE};
+    use crate::select::Start;
+    use logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_MARK};
+    use std::path::PathBuf;
+
+    const SS: usize = 512;
+
+    /// A file under the temp directory, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(contents: &[u8]) -> TempFile {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static N: AtomicU64 = AtomicU64::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "lwlog-commands-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&p, contents).unwrap();
+            TempFile(p)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// A write of `nr` sectors at `sector` with `flags`; no sectors and
+    /// FLAG_FLUSH make an empty flush.
+    fn write(sector: u64, nr: u64, flags: u64) -> (EntryHeader, &'static [u8]) {
+        let h = EntryHeader {
+            sector,
+            nr_sectors: nr,
+            flags,
+            data_len: 0,
+        };
+        (h, b"")
+    }
+
+    fn flush() -> (EntryHeader, &'static [u8]) {
+        write(0, 0, FLAG_FLUSH)
+    }
+
+    fn mark(text: &'static [u8]) -> (EntryHeader, &'static [u8]) {
+        let h = EntryHeader {
+            flags: FLAG_MARK,
+            data_len: text.len() as u64,
+            ..Default::default()
+        };
+        (h, text)
+    }
+
+    /// The log the target writes for `entries`, writes carrying 0xab.
+    fn log_bytes(entries: &[(EntryHeader, &[u8])]) -> Vec<u8> {
+        let mut log = vec![0u8; SS];
+        Super {
+            nr_entries: entries.len() as u64,
+            sector_size: SS as u32,
+        }
+        .encode(&mut log)
+        .unwrap();
+        for (h, text) in entries {
+            let mut sector = vec![0u8; SS];
+            h.encode(text, &mut sector).unwrap();
+            log.extend_from_slice(&sector);
+            log.resize(log.len() + h.data_sectors() as usize * SS, 0xab);
+        }
+        log
+    }
+
+    /// Two flush epochs of writes with a mark between them, then a write
+    /// that was never flushed: three epochs.
+    fn small_log() -> TempFile {
+        TempFile::new(&log_bytes(&[
+            write(0, 2, 0),
+            write(8, 1, 0),
+            flush(),
+            mark(b"middle"),
+            write(16, 1, 0),
+            write(4, 1, 0),
+            flush(),
+            write(32, 1, 0),
+        ]))
+    }
+
+    fn zeroed_target() -> TempFile {
+        TempFile::new(&[0u8; 64 * SS])
+    }
+
+    fn setup<'a>(log: &'a TempFile, target: &'a TempFile, selection: Selection) -> ReplaySetup<'a> {
+        ReplaySetup {
+            log: &log.0,
+            target: &target.0,
+            selection,
+            discard: true,
+        }
+    }
+
+    fn crash_options(only: Option<u64>) -> crash::Options {
+        crash::Options {
+            per_epoch: 2,
+            max_states: 100,
+            seed: 1,
+            only,
+        }
+    }
+
+    #[test]
+    fn the_small_log_replays_checks_and_crashes_cleanly() {
+        let (log, target) = (small_log(), zeroed_target());
+        verify(&log.0).unwrap();
+        replay(&setup(&log, &target, Selection::default())).unwrap();
+        let every = At {
+            flags: FLAG_FLUSH,
+            every: Some(1),
+        };
+        check(
+            &setup(&log, &target, Selection::default()),
+            "true",
+            every,
+            None,
+            None,
+        )
+        .unwrap();
+        let target = zeroed_target();
+        let o = crash_options(None);
+        crash_states(
+            &setup(&log, &target, Selection::default()),
+            &o,
+            Some("true"),
+            None,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_missing_log_or_target_is_an_io_error() {
+        let e = verify(Path::new("/nonexistent/lwlog.log")).unwrap_err();
+        assert!(matches!(e, Error::Log(crate::log::LogError::Io(..))), "{e}");
+        assert_eq!(e.exit_code(), EXIT_IO);
+
+        let log = small_log();
+        let e = replay(&ReplaySetup {
+            log: &log.0,
+            target: Path::new("/nonexistent/target"),
+            selection: Selection::default(),
+            discard: true,
+        })
+        .unwrap_err();
+        assert!(e.to_string().starts_with("cannot open target "), "{e}");
+        assert_eq!(e.exit_code(), EXIT_IO);
+    }
+
+    #[test]
+    fn an_inverted_sector_range_is_bad_usage() {
+        assert_eq!(crate::select::sector_range(None, None).unwrap(), None);
+        assert_eq!(
+            crate::select::sector_range(Some(5), None).unwrap(),
+            Some((5, u64::MAX))
+        );
+        let e = crate::select::sector_range(Some(5), Some(4)).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+    }
+
+    #[test]
+    fn a_malformed_log_is_invalid() {
+        // Zeroes: no magic.
+        let zeroes = TempFile::new(&[0u8; 4 * SS]);
+        assert_eq!(verify(&zeroes.0).unwrap_err().exit_code(), EXIT_BAD_LOG);
+        // An empty file has no super block at all.
+        let empty = TempFile::new(&[]);
+        assert_eq!(info(&empty.0).unwrap_err().exit_code(), EXIT_BAD_LOG);
+        // The super block counts one entry more than there is.
+        let mut bytes = log_bytes(&[write(0, 1, 0), flush()]);
+        bytes.truncate(bytes.len() - SS);
+        let cut = TempFile::new(&bytes);
+        let e = verify(&cut.0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "entry 1 (byte offset {}): log ends inside the entry",
+                3 * SS
+            )
+        );
+        assert_eq!(e.exit_code(), EXIT_BAD_LOG);
+        // A replay stops at the same entry, with the same status.
+        let target = zeroed_target();
+        let e = replay(&setup(&cut, &target, Selection::default())).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_BAD_LOG);
+    }
+
+    #[test]
+    fn missing_marks_entries_flushes_and_states_are_not_found() {
+        let (log, target) = (small_log(), zeroed_target());
+        let selections = [
+            (Start::Beginning, Stop::Mark(b"absent".to_vec())),
+            (Start::Mark(b"absent".to_vec()), Stop::End),
+            (Start::Entry(8), Stop::End),
+            (Start::Beginning, Stop::NextFua),
+            (Start::Entry(7), Stop::NextFlush),
+        ];
+        for (start, stop) in selections {
+            let what = format!("{start:?} {stop:?}");
+            let sel = Selection {
+                start,
+                stop,
+                sectors: None,
+            };
+            let e = replay(&setup(&log, &target, sel.clone())).unwrap_err();
+            assert!(matches!(e, Error::NotFound(_)), "{what}: {e}");
+            assert_eq!(e.exit_code(), EXIT_NOT_FOUND, "{what}");
+            let e = check(
+                &setup(&log, &target, sel),
+                "true",
+                At::default(),
+                None,
+                None,
+            );
+            assert_eq!(e.unwrap_err().exit_code(), EXIT_NOT_FOUND, "{what}");
+        }
+        let e = list(&log.0, false, Filter::default(), Some("absent"), None).unwrap_err();
+        assert_eq!(e.to_string(), "mark 'absent' is not in the log");
+        assert_eq!(e.exit_code(), EXIT_NOT_FOUND);
+
+        // Three epochs of two states each: there is no state 6.
+        let o = crash_options(Some(6));
+        let e = crash_states(&setup(&log, &target, Selection::default()), &o, None, None);
+        let e = e.unwrap_err();
+        assert_eq!(e.to_string(), "there are only 6 states, no state 6");
+        assert_eq!(e.exit_code(), EXIT_NOT_FOUND);
+        let o = crash_options(Some(5));
+        crash_states(&setup(&log, &target, Selection::default()), &o, None, None).unwrap();
+    }
+
+    #[test]
+    fn a_failing_check_command_names_the_entry_or_state() {
+        let (log, target) = (small_log(), zeroed_target());
+        let at = At {
+            flags: FLAG_FLUSH,
+            every: None,
+        };
+        let e = check(
+            &setup(&log, &target, Selection::default()),
+            "test $LWLOG_ENTRY -lt 3",
+            at,
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "check failed after entry 6 (6@12: sector 0, size 0, flags FLUSH): exit status 1"
+        );
+        assert_eq!(e.exit_code(), EXIT_CHECK_FAILED);
+
+        let target = zeroed_target();
+        let o = crash_options(None);
+        let e = crash_states(
+            &setup(&log, &target, Selection::default()),
+            &o,
+            Some("test $LWLOG_STATE -ne 1"),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::StateCheckFailed { state: 1, .. }), "{e}");
+        assert_eq!(e.exit_code(), EXIT_CHECK_FAILED);
+    }
+
+    #[test]
+    fn the_oracle_rejects_bad_input_and_a_log_the_trace_does_not_support() {
+        let log = small_log();
+        let (top, probe) = ((253, 0), (253, 1));
+        let bad = TempFile::new(b"x 5: block_bio_queue: 253 W 1 + 1 [a]\n");
+        let e = oracle(&log.0, &bad.0, top, probe, true, None).unwrap_err();
+        assert!(matches!(e, Error::Trace(_)), "{e}");
+        assert_eq!(e.exit_code(), EXIT_BAD_LOG);
+
+        let journal = TempFile::new(b"X 0 512 0\n");
+        let empty = TempFile::new(b"");
+        let e = oracle(&log.0, &empty.0, top, probe, true, Some(&journal.0)).unwrap_err();
+        assert_eq!(e.to_string(), "journal line 1: not a W line");
+        assert_eq!(e.exit_code(), EXIT_BAD_LOG);
+
+        // No write in the trace: the log's first write was never made.
+        let e = oracle(&log.0, &empty.0, top, probe, true, None).unwrap_err();
+        assert!(matches!(e, Error::NotDurable(_)), "{e}");
+        assert_eq!(e.exit_code(), EXIT_NOT_DURABLE);
+
+        let e = oracle(
+            &log.0,
+            &log.0.with_extension("none"),
+            top,
+            probe,
+            true,
+            None,
+        );
+        assert_eq!(e.unwrap_err().exit_code(), EXIT_IO);
+    }
+}

@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Why a command failed, and the exit status that tells scripts so.
+//!
+//! The exit status is a property of the failure's type, never of its
+//! message, so that rewording a message cannot change what a test script
+//! sees. Every variant keeps what is needed to name the failure (the file,
+//! the entry, the I/O error) and prints it the way `lwlog` always has.
+
+use crate::log::{escape, Entry, LogError};
+use crate::oracle::{ParseError, Violation};
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Exit status: an I/O error on the log, the target, the scratch device or
+/// an input file.
+pub const EXIT_IO: u8 = 1;
+/// Exit status: bad usage (clap exits with the same status for what it
+/// finds itself).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status: the log (or the trace or journal the oracle reads) is
+/// invalid.
+pub const EXIT_BAD_LOG: u8 = 3;
+/// Exit status: a requested mark, entry, flush, FUA or crash state is not
+/// there.
+pub const EXIT_NOT_FOUND: u8 = 4;
+/// Exit status: the check command failed on a replayed state.
+pub const EXIT_CHECK_FAILED: u8 = 5;
+/// Exit status: the log is not a true durability record of the trace.
+pub const EXIT_NOT_DURABLE: u8 = 6;
+
+/// A failed `lwlog` command.
+#[derive(Debug)]
+pub enum Error {
+    /// An operation on a file or device named on the command line failed;
+    /// `what` is the operation as the message starts, e.g. "cannot open
+    /// target".
+    File {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Replaying an entry failed: reading its data from the log or writing
+    /// it to the target.
+    Replay { index: u64, source: io::Error },
+    /// I/O on the target outside of replaying one entry.
+    Target { op: TargetOp, source: io::Error },
+    /// The check command could not be started.
+    RunCheck(io::Error),
+    /// `--start-sector` is after `--end-sector`.
+    SectorRange { start: u64, end: u64 },
+    /// The log could not be read or is invalid.
+    Log(LogError),
+    /// The oracle's block trace is malformed.
+    Trace(ParseError),
+    /// The oracle's write journal is malformed.
+    Journal(ParseError),
+    /// Something the command was asked for is not there.
+    NotFound(Missing),
+    /// The check command failed after `entry` was replayed.
+    CheckFailed {
+        entry: Entry,
+        /// The log's sector size, to print the entry as `lwlog list` does.
+        sector_size: u32,
+        why: String,
+    },
+    /// The check command failed on a crash state.
+    StateCheckFailed { state: u64, why: String },
+    /// The log departs from the durability record the trace gives.
+    NotDurable(Violation),
+}
+
+/// What I/O on the target was for, when it failed outside of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetOp {
+    /// Issuing the write merged from earlier entries.
+    Write,
+    /// Making the replay durable before a check or at the end.
+    Sync,
+    /// Reading what a crash state overwrites at this byte, to restore it.
+    Save { at: u64 },
+    /// Writing back what a crash state overwrote at this byte.
+    Restore { at: u64 },
+}
+
+/// What a command looked for and did not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// A mark with this text; `role` is the part it played ("start",
+    /// "end") when the message should say so.
+    Mark {
+        role: Option<&'static str>,
+        text: Vec<u8>,
+        /// Longest mark text the log's sector size allows: a longer text
+        /// cannot be found, since the target cuts marks to this.
+        max_len: usize,
+    },
+    /// Entry `index`, in a log of `entries` entries.
+    Entry { index: u64, entries: u64 },
+    /// A flush entry at or after entry `after`.
+    Flush { after: u64 },
+    /// A FUA entry at or after entry `after`.
+    Fua { after: u64 },
+    /// Crash state `state`, when there are only `states`.
+    State { state: u64, states: u64 },
+}
+
+impl Error {
+    /// The exit status documented in `lwlog --help`.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::File { .. } | Error::Replay { .. } | Error::Target { .. } => EXIT_IO,
+            Error::RunCheck(_) => EXIT_IO,
+            Error::Log(LogError::Io(..)) => EXIT_IO,
+            Error::SectorRange { .. } => EXIT_USAGE,
+            Error::Log(_) | Error::Trace(_) | Error::Journal(_) => EXIT_BAD_LOG,
+            Error::NotFound(_) => EXIT_NOT_FOUND,
+            Error::CheckFailed { .. } | Error::StateCheckFailed { .. } => EXIT_CHECK_FAILED,
+            Error::NotDurable(_) => EXIT_NOT_DURABLE,
+        }
+    }
+
+    /// A `map_err` adapter for I/O on the file at `path`.
+    pub fn file(what: &'static str, path: &std::path::Path) -> impl FnOnce(io::Error) -> Error {
+        let path = path.to_path_buf();
+        move |source| Error::File { what, path, source }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::File { what, path, source } => {
+                write!(f, "{what} {}: {source}", path.display())
+            }
+            Error::Replay { index, source } => write!(f, "replaying entry {index}: {source}"),
+            Error::Target { op, source } => match op {
+                TargetOp::Write => write!(f, "writing the target: {source}"),
+                TargetOp::Sync => write!(f, "syncing the target: {source}"),
+                TargetOp::Save { at } => {
+                    write!(f, "saving the target's bytes at {at}: {source}")
+                }
+                TargetOp::Restore { at } => {
+                    write!(f, "restoring the target's bytes at {at}: {source}")
+                }
+            },
+            Error::RunCheck(source) => write!(f, "running the check: {source}"),
+            Error::SectorRange { start, end } => {
+                write!(f, "--start-sector {start} is after --end-sector {end}")
+            }
+            Error::Log(e) => write!(f, "{e}"),
+            Error::Trace(e) => write!(f, "{e}"),
+            // ParseError names a trace line; the journal is another file.
+            Error::Journal(e) => write!(f, "journal line {}: {}", e.line, e.why),
+            Error::NotFound(m) => write!(f, "{m}"),
+            Error::CheckFailed {
+                entry,
+                sector_size,
+                why,
+            } => write!(
+                f,
+                "check failed after entry {} ({}): {why}",
+                entry.index,
+                crate::list::text_line(entry, *sector_size)
+            ),
+            Error::StateCheckFailed { state, why } => write!(
+                f,
+                "check failed on state {state}: {why} (materialise it with --only {state})"
+            ),
+            Error::NotDurable(v) => write!(f, "not a true durability record: {v}"),
+        }
+    }
+}
+
+// The messages above already include their source's text, since `lwlog`
+// prints only the outermost error; `source` is for callers that inspect it.
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::File { source, .. }
+            | Error::Replay { source, .. }
+            | Error::Target { source, .. }
+            | Error::RunCheck(source) => Some(source),
+            Error::Log(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Mark {
+                role,
+                text,
+                max_len,
+            } => {
+                if let Some(role) = role {
+                    write!(f, "{role} ")?;
+                }
+                write!(f, "mark '{}' is not in the log", escape(text))?;
+                if text.len() > *max_len {
+                    write!(
+                        f,
+                        " (the target keeps only the first {max_len} bytes of a mark)"
+                    )?;
+                }
+                Ok(())
+            }
+            Missing::Entry { index, entries } => {
+                write!(f, "entry {index}: the log has {entries} entries")
+            }
+            Missing::Flush { after } => write!(f, "no FLUSH entry at or after entry {after}"),
+            Missing::Fua { after } => write!(f, "no FUA entry at or after entry {after}"),
+            Missing::State { state, states } => {
+                write!(f, "there are only {states} states, no state {state}")
+            }
+        }
+    }
+}
+
+impl From<LogError> for Error {
+    fn from(e: LogError) -> Self {
+        Error::Log(e)
+    }
+}
+
+impl From<crate::select::SelectError> for Error {
+    fn from(e: crate::select::SelectError) -> Self {
+        match e {
+            crate::select::SelectError::Log(e) => Error::Log(e),
+            crate::select::SelectError::NotFound(m) => Error::NotFound(m),
+        }
+    }
+}
+
+impl From<Missing> for Error {
+    fn from(m: Missing) -> Self {
+        Error::NotFound(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logformat::FormatError;
+
+    fn io() -> io::Error {
+        io::Error::from_raw_os_error(libc::EIO)
+    }
+
+    // One value of every variant, with the status and message scripts see.
+    // The messages are those `lwlog` printed before errors were typed.
+    #[test]
+    fn every_variant_has_its_documented_status_and_message() {
+        let entry = Entry {
+            index: 7,
+            offset: 8 * 512,
+            header: logformat::EntryHeader {
+                sector: 16,
+                nr_sectors: 1,
+                flags: logformat::FLAG_FLUSH,
+                data_len: 0,
+            },
+            mark: Vec::new(),
+        };
+        let cases: Vec<(Error, u8, &str)> = vec![
+            (
+                Error::file("cannot open target", "/dev/x".as_ref())(io()),
+                1,
+                "cannot open target /dev/x: Input/output error (os error 5)",
+            ),
+            (
+                Error::Replay {
+                    index: 3,
+                    source: io(),
+                },
+                1,
+                "replaying entry 3: Input/output error (os error 5)",
+            ),
+            (
+                Error::Target {
+                    op: TargetOp::Sync,
+                    source: io(),
+                },
+                1,
+                "syncing the target: Input/output error (os error 5)",
+            ),
+            (
+                Error::RunCheck(io()),
+                1,
+                "running the check: Input/output error (os error 5)",
+            ),
+            (
+                Error::Log(LogError::Io("cannot open log l".into(), io())),
+                1,
+                "cannot open log l: Input/output error (os error 5)",
+            ),
+            (
+                Error::SectorRange { start: 9, end: 2 },
+                2,
+                "--start-sector 9 is after --end-sector 2",
+            ),
+            (
+                Error::Log(LogError::Super(FormatError::Short)),
+                3,
+                "super block (byte offset 0): buffer shorter than a sector",
+            ),
+            (
+                Error::Log(LogError::Truncated {
+                    index: 2,
+                    offset: 1536,
+                }),
+                3,
+                "entry 2 (byte offset 1536): log ends inside the entry",
+            ),
+            (
+                Error::Trace(ParseError {
+                    line: 4,
+                    why: "bad sector",
+                }),
+                3,
+                "trace line 4: bad sector",
+            ),
+            (
+                Error::Journal(ParseError {
+                    line: 5,
+                    why: "not a W line",
+                }),
+                3,
+                "journal line 5: not a W line",
+            ),
+            (
+                Missing::Mark {
+                    role: Some("end"),
+                    text: b"m\n".to_vec(),
+                    max_len: 480,
+                }
+                .into(),
+                4,
+                "end mark 'm\\x0a' is not in the log",
+            ),
+            (
+                Missing::Mark {
+                    role: None,
+                    text: b"abc".to_vec(),
+                    max_len: 2,
+                }
+                .into(),
+                4,
+                "mark 'abc' is not in the log (the target keeps only the first 2 bytes of a mark)",
+            ),
+            (
+                Missing::Entry {
+                    index: 9,
+                    entries: 4,
+                }
+                .into(),
+                4,
+                "entry 9: the log has 4 entries",
+            ),
+            (
+                Missing::Flush { after: 1 }.into(),
+                4,
+                "no FLUSH entry at or after entry 1",
+            ),
+            (
+                Missing::Fua { after: 0 }.into(),
+                4,
+                "no FUA entry at or after entry 0",
+            ),
+            (
+                Missing::State {
+                    state: 12,
+                    states: 3,
+                }
+                .into(),
+                4,
+                "there are only 3 states, no state 12",
+            ),
+            (
+                Error::CheckFailed {
+                    entry,
+                    sector_size: 512,
+                    why: "exit status 1".into(),
+                },
+                5,
+                "check failed after entry 7 (7@8: sector 16, size 512, flags FLUSH): exit status 1",
+            ),
+            (
+                Error::StateCheckFailed {
+                    state: 2,
+                    why: "exit status 8".into(),
+                },
+                5,
+                "check failed on state 2: exit status 8 (materialise it with --only 2)",
+            ),
+            (
+                Error::NotDurable(Violation {
+                    entry: Some(5),
+                    why: "not durable".into(),
+                }),
+                6,
+                "not a true durability record: entry 5: not durable",
+            ),
+        ];
+        for (e, code, msg) in cases {
+            assert_eq!(e.exit_code(), code, "{e}");
+            assert_eq!(e.to_string(), msg);
+        }
+    }
+}
