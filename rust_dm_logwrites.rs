@@ -7,10 +7,12 @@
 //! the order it became durable, in the on-disk format of the C
 //! `dm-log-writes` (v1.1.0). `dmsetup message <dev> 0 mark <text>` adds a
 //! mark. This file is the target: ctr/dtr, map/end_io, suspend/resume,
-//! status and messages; the logging thread and the shared state are in
-//! `src/log_thread.rs`, `append` in `src/append.rs`, which table owns a log
-//! device in `src/ownership.rs`, the format in `logformat/`, and everything
-//! `unsafe` in the other `src/` files.
+//! status and messages. Beside it, in `src/`, the rest of the target's
+//! logic: the logging thread and the shared state ([`log_thread`]),
+//! `append` ([`append`]), table options ([`options`]), which table owns a
+//! log device ([`ownership`]); the format is in `logformat/`. The generic
+//! kernel abstractions it is built on, and every `unsafe` block, are in
+//! `src/abstractions/` ([`abstractions`]).
 //!
 //! # What the log promises
 //!
@@ -68,30 +70,15 @@
 //! [`log_thread::Queues`] (`held`), `log_one_block` is
 //! `log_thread::write_entry`, `log_super` is `log_thread::update_super`.
 
-// The target is safe Rust: `unsafe` is allowed only in the abstraction
-// modules below that need it.
+// The target is safe Rust: `unsafe` is allowed only in the generic
+// abstractions under `src/abstractions/`.
 #![deny(unsafe_code)]
 
+#[path = "src/abstractions/mod.rs"]
+#[allow(unsafe_code)]
+mod abstractions;
 #[path = "src/append.rs"]
 mod append;
-#[path = "src/bindings.rs"]
-#[allow(unsafe_code)]
-mod bindings;
-#[path = "src/bio.rs"]
-#[allow(unsafe_code)]
-mod bio;
-#[path = "src/dm.rs"]
-#[allow(unsafe_code)]
-mod dm;
-#[path = "src/kthread.rs"]
-#[allow(unsafe_code)]
-mod kthread;
-#[path = "src/list_node.rs"]
-#[allow(unsafe_code)]
-mod list_node;
-#[path = "src/log_io.rs"]
-#[allow(unsafe_code)]
-mod log_io;
 #[path = "src/log_thread.rs"]
 mod log_thread;
 #[path = "logformat/src/lib.rs"]
@@ -101,14 +88,11 @@ mod logformat;
 mod options;
 #[path = "src/ownership.rs"]
 mod ownership;
-#[path = "src/page.rs"]
-#[allow(unsafe_code)]
-mod page;
-#[path = "src/spinlock_irq.rs"]
-#[allow(unsafe_code)]
-mod spinlock_irq;
 
-use bio::{Bio, ReqOp};
+use abstractions::block::bio::{Bio, ReqOp};
+use abstractions::block::io::IoBatch;
+use abstractions::device_mapper as dm;
+use abstractions::kthread;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dm::{
@@ -119,7 +103,7 @@ use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::{Arc, UniqueArc};
-use log_thread::{Block, Lifecycle, PendingBlock, Shared};
+use log_thread::{Block, Lifecycle, PendingBlock, Shared, TargetFlush};
 use logformat::{EntryHeader, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
 use options::Options;
 
@@ -135,13 +119,17 @@ module! {
     license: "GPL",
 }
 
+/// The target type dm's tables point to; static, as they may outlive the
+/// registration.
+static TARGET_TYPE: dm::TargetTypeStorage<LogWrites> = dm::TargetTypeStorage::new();
+
 struct LogWritesModule {
     _registration: dm::Registration<LogWrites>,
 }
 
 impl kernel::Module for LogWritesModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let reg = dm::Registration::new(c_str!("log-writes"), [1, 1, 0], module)?;
+        let reg = dm::Registration::new(&TARGET_TYPE, c_str!("log-writes"), [1, 1, 0], module)?;
         Ok(LogWritesModule { _registration: reg })
     }
 }
@@ -214,7 +202,7 @@ impl LogWrites {
         while q.held > 0
             && q.held + len > s.max_held
             && s.enabled.load(Ordering::Relaxed)
-            && !q.target_flush_failed
+            && !matches!(q.target_flush, TargetFlush::Failed)
         {
             if q.has_unflushed() && q.want_target_flush() {
                 s.work.notify_all();
@@ -305,8 +293,8 @@ impl dm::Target for LogWrites {
         };
         let shared = Shared::new(dev, logdev, sector_size, end, opts.max_held())
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
-        let batch = log_io::IoBatch::new()
-            .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
+        let batch =
+            IoBatch::new().inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let for_thread = shared.clone();
         let thread = kthread::Kthread::run(c_str!("log-write"), move || {
             log_thread::run(for_thread, batch)
@@ -355,7 +343,7 @@ impl dm::Target for LogWrites {
             flags,
             data_len: 0,
         };
-        let data = if !discard && bio.op() == ReqOp::Write && bio.size() > 0 {
+        let data = if bio.op() == ReqOp::Write && bio.has_data() {
             self.wait_for_room(u64::from(bio.size()));
             match bio.copy_data() {
                 Ok(d) => Some(d),

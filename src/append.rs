@@ -8,8 +8,8 @@
 //!
 //! Safe code on top of the abstractions.
 
-use crate::dm::{dm_warn, TableDev};
-use crate::log_io::read_sync;
+use crate::abstractions::block::io::read_sync;
+use crate::abstractions::device_mapper::{dm_warn, TableDev};
 use crate::logformat::{EntryHeader, Super};
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;

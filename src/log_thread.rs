@@ -5,15 +5,17 @@
 //!
 //! Safe code on top of the abstractions.
 
+use crate::abstractions::block::bio::BioSet;
+use crate::abstractions::block::io::{
+    plugged, submit_write, Completion, IoBatch, WriteKind, BIO_MAX_VECS,
+};
+use crate::abstractions::device_mapper::{dm_err, TableDev};
+use crate::abstractions::kthread;
+use crate::abstractions::list::ListNode;
+use crate::abstractions::page::{noio_scope, PageBuf, PageReserve, ReservedPage, PAGE_SIZE};
+use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use crate::append::LogEnd;
-use crate::bio::BioSet;
-use crate::dm::{dm_err, TableDev};
-use crate::kthread;
-use crate::list_node::ListNode;
-use crate::log_io::{plugged, submit_write, Completion, IoBatch, WriteKind, BIO_MAX_VECS};
 use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
-use crate::page::{NoIoScope, PageBuf, PageReserve, ReservedPage, PAGE_SIZE};
-use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::alloc::{
@@ -147,11 +149,22 @@ impl PendingBlock {
 pub(crate) enum TargetFlush {
     /// None wanted or in flight.
     Idle,
+    /// None wanted or in flight, and the last one failed: writers stop
+    /// waiting for room until one succeeds (a device that fails flushes
+    /// must not hang them).
+    Failed,
     /// Asked for; the thread sends it next.
     Wanted,
     /// Sent; when it succeeds the writes that had completed before it
     /// (sequence numbers up to `cut`) become durable, followed by `entry`.
     InFlight { cut: u64, entry: ListArc<Block> },
+}
+
+impl TargetFlush {
+    /// None wanted or in flight.
+    pub(crate) fn is_settled(&self) -> bool {
+        matches!(self, TargetFlush::Idle | TargetFlush::Failed)
+    }
 }
 
 /// Where the table is in its life.
@@ -186,10 +199,6 @@ pub(crate) struct Queues {
     pub(crate) logging: List<Block>,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) target_flush: TargetFlush,
-    /// The last flush the target sent failed: writers stop waiting for
-    /// room until one succeeds (a device that fails flushes must not hang
-    /// them).
-    pub(crate) target_flush_failed: bool,
     /// The thread should write the super block counting every entry
     /// written so far (a suspend drains the log).
     pub(crate) super_wanted: bool,
@@ -301,7 +310,7 @@ impl Queues {
     /// Asks the thread for a flush of its own unless one is wanted or in
     /// flight already. Returns whether the thread must be woken.
     pub(crate) fn want_target_flush(&mut self) -> bool {
-        if matches!(self.target_flush, TargetFlush::Idle) {
+        if self.target_flush.is_settled() {
             self.target_flush = TargetFlush::Wanted;
             true
         } else {
@@ -313,13 +322,24 @@ impl Queues {
     /// that is durable.
     pub(crate) fn is_idle(&self) -> bool {
         self.logging.is_empty()
-            && matches!(self.target_flush, TargetFlush::Idle)
+            && self.target_flush.is_settled()
             && !self.super_wanted
             && !self.busy
     }
 }
 
 /// The log device and the state around it.
+///
+/// # Invariants
+///
+/// - Every field but `q`, `enabled` and the condition variables is set in
+///   [`Shared::new`] and never changes.
+/// - The last reference is dropped in the target's destructor, in process
+///   context, so that the table devices are put (`dm_put_device`, which
+///   sleeps) and the bio set is torn down where that may sleep. The other
+///   holders are the logging thread, joined there first, and the target's
+///   own flushes in flight, whose completion drops its reference before
+///   it counts in `flushes`, which the thread waits for before it exits.
 #[pin_data]
 pub(crate) struct Shared {
     #[pin]
@@ -380,7 +400,10 @@ impl Shared {
     ) -> Result<Arc<Shared>> {
         let flushes = IoBatch::new()?;
         let bios = Arc::pin_init(
-            BioSet::new(LOG_BIO_RESERVE, crate::log_io::BIO_CONTEXT_PAD),
+            BioSet::new(
+                LOG_BIO_RESERVE,
+                crate::abstractions::block::io::BIO_CONTEXT_PAD,
+            ),
             GFP_KERNEL,
         )?;
         let headers = PageReserve::new(LOG_BIO_RESERVE as usize)?;
@@ -398,7 +421,6 @@ impl Shared {
                         logging: List::new(),
                         lifecycle: Lifecycle::Loaded,
                         target_flush: TargetFlush::Idle,
-                        target_flush_failed: false,
                         super_wanted: false,
                         busy: false,
                         logged_entries,
@@ -535,7 +557,7 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
             };
         }
     }
-    if q.lifecycle == Lifecycle::Stopping && matches!(q.target_flush, TargetFlush::Idle) {
+    if q.lifecycle == Lifecycle::Stopping && q.target_flush.is_settled() {
         return Step::Exit;
     }
     Step::Idle
@@ -700,10 +722,9 @@ impl Shared {
         {
             if status == 0 {
                 q.flushed(cut, entry);
-                q.target_flush_failed = false;
             } else {
                 // The writes stay on `unflushed`, not known durable.
-                q.target_flush_failed = true;
+                q.target_flush = TargetFlush::Failed;
                 dm_err!("A flush the target sent failed: error {}", status);
                 self.room.notify_all();
             }
@@ -730,10 +751,7 @@ pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
     // Every allocation of the thread behaves as GFP_NOIO: writers may be
     // waiting on it, and reclaim must not wait for I/O to the devices it
     // serves.
-    plugged(|| {
-        let _noio = NoIoScope::enter();
-        run_plugged(&s, &batch)
-    });
+    plugged(|| noio_scope(|| run_plugged(&s, &batch)));
 }
 
 fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
@@ -820,5 +838,5 @@ fn has_work(q: &Queues) -> bool {
     !q.logging.is_empty()
         || matches!(q.target_flush, TargetFlush::Wanted)
         || q.super_wanted
-        || (q.lifecycle == Lifecycle::Stopping && matches!(q.target_flush, TargetFlush::Idle))
+        || (q.lifecycle == Lifecycle::Stopping && q.target_flush.is_settled())
 }

@@ -5,7 +5,7 @@
 //!
 //! Safe code on top of the abstractions.
 
-use crate::dm::{dm_warn, Args};
+use crate::abstractions::device_mapper::{dm_warn, Args};
 use core::fmt::Write;
 use kernel::c_str;
 use kernel::str::CStr;

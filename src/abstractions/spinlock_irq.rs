@@ -7,7 +7,7 @@
 //! soft interrupt context) needs this one. It plugs into the kernel's generic
 //! [`Lock`], so `kernel::sync::CondVar` works with its guards.
 
-use crate::bindings;
+use crate::abstractions::bindings;
 use kernel::sync::lock::{Backend, Lock};
 
 /// A spinlock that saves and disables local interrupts while held.
@@ -16,7 +16,7 @@ pub(crate) type SpinLockIrq<T> = Lock<T, SpinLockIrqBackend>;
 /// Creates a [`SpinLockIrq`] initialiser with a lockdep class of its own.
 macro_rules! new_spinlock_irq {
     ($inner:expr $(, $name:literal)? $(,)?) => {
-        kernel::sync::lock::Lock::<_, $crate::spinlock_irq::SpinLockIrqBackend>::new(
+        kernel::sync::lock::Lock::<_, $crate::abstractions::spinlock_irq::SpinLockIrqBackend>::new(
             $inner,
             kernel::optional_name!($($name)?),
             kernel::static_lock_class!(),

@@ -4,11 +4,11 @@
 //! and [`IoBatch`], which counts them until they complete so that the
 //! submitter can wait for all of them and learn whether any failed.
 
-use crate::bindings;
-use crate::bio::BioSet;
-use crate::dm::TableDev;
-use crate::page::{NoIoPage, PAGE_SIZE};
-use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+use crate::abstractions::bindings;
+use crate::abstractions::block::bio::BioSet;
+use crate::abstractions::block::BlockDevice;
+use crate::abstractions::page::{NoIoPage, PAGE_SIZE};
+use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::marker::PhantomData;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::{code::*, Result};
@@ -167,7 +167,7 @@ pub(crate) trait Completion {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn submit_write<T, F>(
     bios: &Arc<BioSet>,
-    dev: &TableDev,
+    dev: &BlockDevice,
     sector: u64,
     kind: WriteKind,
     nr_vecs: u16,
@@ -199,7 +199,13 @@ where
     // freed. GFP_NOIO may sleep, so the allocation waits for the set's
     // reserve rather than fail.
     let bio = unsafe {
-        bindings::bio_alloc_bioset(dev.bdev(), nr_vecs, opf, bindings::GFP_NOIO, bios.as_ptr())
+        bindings::bio_alloc_bioset(
+            dev.as_ptr(),
+            nr_vecs,
+            opf,
+            bindings::GFP_NOIO,
+            bios.as_ptr(),
+        )
     };
     if bio.is_null() {
         return Err(ENOMEM);
@@ -286,9 +292,9 @@ pub(crate) fn plugged<R>(f: impl FnOnce() -> R) -> R {
 /// Reads `buf.len()` bytes (at most a page, a multiple of 512) at 512-byte
 /// `sector` of `dev` into `buf`, waiting for the read. Process context only
 /// (the constructor).
-pub(crate) fn read_sync(dev: &TableDev, sector: u64, buf: &mut [u8]) -> Result {
+pub(crate) fn read_sync(dev: &BlockDevice, sector: u64, buf: &mut [u8]) -> Result {
     let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
-    if buf.len() > crate::page::PAGE_SIZE || len % 512 != 0 {
+    if buf.len() > crate::abstractions::page::PAGE_SIZE || len % 512 != 0 {
         return Err(EINVAL);
     }
     let page = NoIoPage::new()?;
@@ -296,7 +302,7 @@ pub(crate) fn read_sync(dev: &TableDev, sector: u64, buf: &mut [u8]) -> Result {
     // the kernel's general-purpose bio set, initialised at boot.
     let bio = unsafe {
         bindings::bio_alloc_bioset(
-            dev.bdev(),
+            dev.as_ptr(),
             1,
             bindings::req_op_REQ_OP_READ,
             bindings::GFP_KERNEL,

@@ -3,11 +3,11 @@
 //! `struct bio` as seen by a device-mapper target: its operation, flags,
 //! position and data, remapping, and copying its data out.
 
-use crate::bindings;
-use crate::dm::TableDev;
-use crate::page::{PageBuf, PAGE_SIZE};
+use crate::abstractions::bindings;
+use crate::abstractions::block::BlockDevice;
+use crate::abstractions::page::{PageBuf, PAGE_SIZE};
 use core::pin::Pin;
-use kernel::error::Result;
+use kernel::error::{code::EINVAL, Result};
 use kernel::init::PinInit;
 use kernel::prelude::{pin_data, pinned_drop, try_pin_init};
 use kernel::types::Opaque;
@@ -109,8 +109,8 @@ impl Bio {
 
     /// Sends the bio to `dev` (`bio_set_dev()`, whose static inline body
     /// this mirrors).
-    pub(crate) fn set_dev(&mut self, dev: &TableDev) {
-        let bdev = dev.bdev();
+    pub(crate) fn set_dev(&mut self, dev: &BlockDevice) {
+        let bdev = dev.as_ptr();
         // SAFETY: The bio is valid and ours to change (invariant).
         let bio = unsafe { &mut *self.0.get() };
         bio.bi_flags &= !(1 << bindings::BIO_REMAPPED);
@@ -125,11 +125,23 @@ impl Bio {
         };
     }
 
+    /// `bio_has_data()`: the bio carries data pages. A discard or a
+    /// write-zeroes bio has a size but no vector to walk.
+    pub(crate) fn has_data(&self) -> bool {
+        self.size() != 0
+            && !matches!(self.op(), ReqOp::Discard | ReqOp::WriteZeroes)
+            && self.opf() & ((1 << bindings::REQ_OP_BITS) - 1)
+                != bindings::req_op_REQ_OP_SECURE_ERASE
+    }
+
     /// Copies the bio's data into a new [`PageBuf`]: every segment in order,
     /// as `bio_for_each_segment()` walks them (this mirrors its
-    /// `bvec_iter_*` arithmetic on a copy of the iterator). The bio must be
-    /// a write that carries data.
+    /// `bvec_iter_*` arithmetic on a copy of the iterator). Fails with
+    /// `EINVAL` for a bio that carries no data ([`Bio::has_data`]).
     pub(crate) fn copy_data(&self) -> Result<PageBuf> {
+        if !self.has_data() {
+            return Err(EINVAL);
+        }
         let raw = self.raw();
         PageBuf::copy_from(raw.bi_iter.bi_size as usize, |sink| {
             let mut iter = raw.bi_iter;
@@ -139,7 +151,9 @@ impl Bio {
                 let bv = unsafe { &*raw.bi_io_vec.add(iter.bi_idx as usize) };
                 let seg = iter.bi_size.min(bv.bv_len - iter.bi_bvec_done) as usize;
                 let off = (bv.bv_offset + iter.bi_bvec_done) as usize;
-                // `nth_page()`: the vmemmap makes page structs contiguous.
+                // `nth_page()`: page structs are contiguous with a vmemmap
+                // or without sparse memory (refused at build time below
+                // otherwise).
                 // SAFETY: `bv_page` plus the offset's page index stays within
                 // the (possibly multi-page) segment the bvec describes.
                 let page = unsafe { bv.bv_page.add(off / PAGE_SIZE) };
@@ -169,6 +183,11 @@ impl Bio {
         })
     }
 }
+
+// `nth_page()` is plain pointer arithmetic only where page structs are
+// contiguous; `copy_data` relies on it.
+#[cfg(all(CONFIG_SPARSEMEM, not(CONFIG_SPARSEMEM_VMEMMAP)))]
+compile_error!("Bio::copy_data needs SPARSEMEM_VMEMMAP or flat memory (nth_page())");
 
 /// A private pool of bios (`struct bio_set`): allocations from it with a
 /// flag that may sleep wait for one of its own bios to be freed instead of

@@ -1,62 +1,51 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Pages allocated with `GFP_NOIO`, for data copied on the I/O path, and a
-//! scope in which every allocation behaves as `GFP_NOIO`.
+//! Pages allocated without I/O, for data copied on the I/O path, built on
+//! `kernel::page::Page`, and a scope in which every allocation behaves as
+//! `GFP_NOIO`.
 
-use crate::bindings;
-use crate::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+use crate::abstractions::bindings;
+use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::mem::ManuallyDrop;
-use kernel::alloc::{flags::GFP_KERNEL, KVec};
-use kernel::error::{code::ENOMEM, Result};
+use kernel::alloc::flags::{__GFP_NOWARN, __GFP_ZERO, GFP_KERNEL, GFP_NOWAIT};
+use kernel::alloc::{Flags, KVec};
+use kernel::error::Result;
+use kernel::page::Page;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
 /// Bytes in a page.
 pub(crate) const PAGE_SIZE: usize = bindings::PAGE_SIZE;
 
-/// One zeroed page owned by this value, allocated without starting I/O, so
-/// it is safe to allocate while servicing a bio.
-///
-/// # Invariants
-///
-/// `page` is a valid order-0 page allocated by `alloc_pages` and owned here.
-pub(crate) struct NoIoPage {
-    page: *mut bindings::page,
-}
-
-// SAFETY: The page is owned exclusively; nothing ties it to a thread.
-unsafe impl Send for NoIoPage {}
-// SAFETY: `&NoIoPage` only allows reading the page.
-unsafe impl Sync for NoIoPage {}
+/// One page owned by this value, allocated without starting I/O, so it is
+/// safe to allocate while servicing a bio: a [`Page`] whose allocation
+/// runs in a [`noio_scope`] (`kernel::alloc::Flags` has no `GFP_NOIO`).
+/// Every access copies through the kernel's page mapping, so a page that a
+/// device reads by DMA (a bio in flight) is never covered by a reference.
+pub(crate) struct NoIoPage(Page);
 
 impl NoIoPage {
-    /// Allocates a zeroed page with `GFP_NOIO` (no warning on failure: the
-    /// caller reports it).
+    /// Allocates a zeroed page (no warning on failure: the caller reports
+    /// it).
     pub(crate) fn new() -> Result<Self> {
-        Self::alloc(bindings::__GFP_ZERO)
+        Self::alloc(GFP_KERNEL | __GFP_ZERO)
     }
 
     /// Allocates a page whose content is left as it was: only for
     /// [`PageBuf`], which overwrites every byte it lets out.
     fn new_unzeroed() -> Result<Self> {
-        Self::alloc(0)
+        Self::alloc(GFP_KERNEL)
     }
 
-    /// Like [`NoIoPage::new`], but fails at once rather than retry reclaim
-    /// (for callers with a reserve to fall back on).
+    /// Like [`NoIoPage::new`], but fails at once rather than reclaim (for
+    /// callers with a reserve to fall back on).
     fn new_or_fail_fast() -> Result<Self> {
-        Self::alloc(bindings::__GFP_ZERO | bindings::__GFP_NORETRY)
+        Self::alloc(GFP_NOWAIT | __GFP_ZERO)
     }
 
-    fn alloc(extra: bindings::gfp_t) -> Result<Self> {
-        let gfp = bindings::GFP_NOIO | extra | bindings::__GFP_NOWARN;
-        // SAFETY: Allocating a page has no preconditions.
-        let page = unsafe { bindings::alloc_pages(gfp, 0) };
-        if page.is_null() {
-            return Err(ENOMEM);
-        }
-        // INVARIANT: `page` is a fresh order-0 page that we own.
-        Ok(NoIoPage { page })
+    fn alloc(flags: Flags) -> Result<Self> {
+        let page = noio_scope(|| Page::alloc_page(flags | __GFP_NOWARN))?;
+        Ok(NoIoPage(page))
     }
 
     /// Copies `src` into the page at `offset`. Fails if it does not fit.
@@ -77,57 +66,32 @@ impl NoIoPage {
     /// call, must not point into this page, and no Rust reference may cover
     /// those bytes while others write them.
     pub(crate) unsafe fn write_raw(&mut self, offset: usize, src: *const u8, len: usize) -> Result {
-        if offset > PAGE_SIZE || len > PAGE_SIZE - offset {
-            return Err(kernel::error::code::EINVAL);
-        }
-        // SAFETY: The page is valid (type invariant); the mapping is local
-        // to this function and released below.
-        let addr = unsafe { bindings::kmap_local_page(self.page) }.cast::<u8>();
-        // SAFETY: `addr` maps the whole page and `offset + len` is at most
-        // `PAGE_SIZE`; `src` is readable for `len` bytes and does not
-        // overlap this page (the caller's guarantees).
-        unsafe { core::ptr::copy_nonoverlapping(src, addr.add(offset), len) };
-        // SAFETY: `addr` was returned by `kmap_local_page` above.
-        unsafe { bindings::kunmap_local(addr.cast()) };
-        Ok(())
+        // SAFETY: `src` is readable for `len` bytes (the caller's
+        // guarantee); `&mut self` excludes any other access to the page
+        // through this value, and a page that is in a bio is only borrowed
+        // shared, so nothing reads or writes it concurrently.
+        unsafe { self.0.write_raw(src, offset, len) }
     }
 
     /// Copies bytes from the page at `offset` into `dst`. Fails if they do
     /// not fit.
     pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
-        if offset > PAGE_SIZE || dst.len() > PAGE_SIZE - offset {
-            return Err(kernel::error::code::EINVAL);
-        }
-        // SAFETY: The page is valid (type invariant); the mapping is local
-        // to this function and released below.
-        let addr = unsafe { bindings::kmap_local_page(self.page) }.cast::<u8>();
-        // SAFETY: `addr` maps the whole page and `offset + dst.len()` is at
-        // most `PAGE_SIZE`; `dst` is ours and cannot overlap the page.
-        unsafe { core::ptr::copy_nonoverlapping(addr.add(offset), dst.as_mut_ptr(), dst.len()) };
-        // SAFETY: `addr` was returned by `kmap_local_page` above.
-        unsafe { bindings::kunmap_local(addr.cast()) };
-        Ok(())
+        // SAFETY: `dst` is ours and valid for writes of its length; writes
+        // to the page need `&mut self`, so none races with this read (a
+        // device reading the page for a bio is not a write).
+        unsafe { self.0.read_raw(dst.as_mut_ptr(), offset, dst.len()) }
     }
 
     /// Sets every byte of the page to zero.
     pub(crate) fn clear(&mut self) {
-        let zeroes = [0u8; 512];
-        for at in (0..PAGE_SIZE).step_by(zeroes.len()) {
-            // In bounds: `PAGE_SIZE` is a multiple of 512.
-            let _ = self.write(at, &zeroes);
-        }
+        // SAFETY: `&mut self`: nothing else accesses the page meanwhile.
+        // In bounds, so it cannot fail.
+        let _ = unsafe { self.0.fill_zero_raw(0, PAGE_SIZE) };
     }
 
     /// The `struct page`, for adding to a bio.
     pub(crate) fn as_ptr(&self) -> *mut bindings::page {
-        self.page
-    }
-}
-
-impl Drop for NoIoPage {
-    fn drop(&mut self) {
-        // SAFETY: The page is owned by `self` (type invariant) and freed once.
-        unsafe { bindings::__free_pages(self.page, 0) };
+        self.0.as_ptr()
     }
 }
 
@@ -256,43 +220,28 @@ impl PageSink<'_> {
     }
 }
 
-/// While alive, every memory allocation of the current task behaves as
+/// Runs `f` with every memory allocation of the current task behaving as
 /// `GFP_NOIO`, like `memalloc_noio_save()`/`memalloc_noio_restore()`, whose
 /// static inline bodies this mirrors. Used around `map`, so that the target
-/// may allocate with ordinary flags there without recursing into I/O.
-pub(crate) struct NoIoScope {
-    saved: u32,
-    /// The scope must end on the task that began it: not `Send`.
-    _not_send: core::marker::PhantomData<*mut ()>,
-}
-
-impl NoIoScope {
-    /// Enters the scope (`memalloc_noio_save`).
-    pub(crate) fn enter() -> Self {
-        // SAFETY: `get_current` always returns the valid running task, and a
-        // task's `flags` are only modified by the task itself.
-        let saved = unsafe {
-            let task = bindings::get_current();
-            let saved = (*task).flags & bindings::PF_MEMALLOC_NOIO;
-            (*task).flags |= bindings::PF_MEMALLOC_NOIO;
-            saved
-        };
-        NoIoScope {
-            saved,
-            _not_send: core::marker::PhantomData,
-        }
+/// may allocate with ordinary flags there without recursing into I/O. A
+/// closure, not a guard: the scope begins and ends on the same task, and
+/// nested scopes end in the order they began.
+pub(crate) fn noio_scope<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: `get_current` always returns the valid running task, and a
+    // task's `flags` are only modified by the task itself.
+    let saved = unsafe {
+        let task = bindings::get_current();
+        let saved = (*task).flags & bindings::PF_MEMALLOC_NOIO;
+        (*task).flags |= bindings::PF_MEMALLOC_NOIO;
+        saved
+    };
+    let r = f();
+    // SAFETY: As above; still the same task, after `f`.
+    unsafe {
+        let task = bindings::get_current();
+        (*task).flags = ((*task).flags & !bindings::PF_MEMALLOC_NOIO) | saved;
     }
-}
-
-impl Drop for NoIoScope {
-    fn drop(&mut self) {
-        // SAFETY: As in `enter`; we are still on the same task, since the
-        // scope is not `Send`.
-        unsafe {
-            let task = bindings::get_current();
-            (*task).flags = ((*task).flags & !bindings::PF_MEMALLOC_NOIO) | self.saved;
-        }
-    }
+    r
 }
 
 /// Data bytes held in whole `GFP_NOIO` pages, filled front to back: the copy
@@ -314,7 +263,7 @@ pub(crate) struct PageBuf {
 impl PageBuf {
     /// A buffer of `len` bytes filled, in order, by `fill` through a
     /// [`PageSink`]. Fails unless exactly `len` bytes arrive. Call within a
-    /// [`NoIoScope`] on the I/O path (the page vector itself is a plain
+    /// [`noio_scope`] on the I/O path (the page vector itself is a plain
     /// allocation).
     pub(crate) fn copy_from(
         len: usize,

@@ -2,28 +2,31 @@
 
 //! A kernel thread running a Rust closure, stopped when its handle drops.
 
-use crate::bindings;
+use crate::abstractions::bindings;
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
-use kernel::error::{Error, Result};
+use kernel::error::{from_err_ptr, Result};
 use kernel::str::CStr;
+use kernel::task::Task;
+use kernel::types::ARef;
 
 /// A running kernel thread.
 ///
 /// # Invariants
 ///
-/// `task` is a kthread created by `kthread_create_on_node` on which we hold
-/// a reference (`get_task_struct`), so it stays valid, and which has not
-/// been stopped yet. `data` is the closure `thread_main` takes over when the
-/// thread runs; `drop_data` frees it if the thread never does.
+/// `task` is a kthread created by `kthread_create_on_node`, referenced by
+/// the [`ARef`] (so it stays valid after it exits), and not stopped yet.
+/// `data` is the closure `thread_main` takes over when the thread runs;
+/// `drop_data` frees it if the thread never does.
 pub(crate) struct Kthread {
-    task: *mut bindings::task_struct,
+    task: ARef<Task>,
     data: *mut core::ffi::c_void,
     drop_data: unsafe fn(*mut core::ffi::c_void),
 }
 
-// SAFETY: Waking and stopping a kthread may be done from any thread.
+// SAFETY: `data` is only touched in `drop`, once the thread is stopped;
+// the task may be stopped from any thread.
 unsafe impl Send for Kthread {}
-// SAFETY: `wake` only needs a shared reference and is safe from any context.
+// SAFETY: `&Kthread` gives no access to anything.
 unsafe impl Sync for Kthread {}
 
 impl Kthread {
@@ -32,11 +35,10 @@ impl Kthread {
     /// reaps the thread (`kthread_stop`), so `f` must watch for a stop
     /// request of its own (the handle's drop does not interrupt it).
     pub(crate) fn run<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Kthread> {
-        let data = KBox::new(f, GFP_KERNEL)?;
-        let data = KBox::into_raw(data);
+        let data = KBox::into_raw(KBox::new(f, GFP_KERNEL)?);
         // SAFETY: `thread_main::<F>` takes back `data`; the format string
         // "%s" consumes the one NUL-terminated `name` argument.
-        let task = unsafe {
+        let task = from_err_ptr(unsafe {
             bindings::kthread_create_on_node(
                 Some(thread_main::<F>),
                 data.cast(),
@@ -44,18 +46,22 @@ impl Kthread {
                 c"%s".as_ptr().cast(),
                 name.as_char_ptr(),
             )
+        });
+        let task = match task {
+            Ok(task) => task,
+            Err(e) => {
+                // SAFETY: The thread was not created, so `data` was not
+                // consumed.
+                drop(unsafe { KBox::from_raw(data) });
+                return Err(e);
+            }
         };
-        // `IS_ERR()`: the top 4095 addresses encode an errno.
-        if (task as usize) >= (-(bindings::MAX_ERRNO as isize)) as usize {
-            // SAFETY: The thread was not created, so `data` was not consumed.
-            drop(unsafe { KBox::from_raw(data) });
-            return Err(Error::from_errno(task as isize as i32));
-        }
-        // SAFETY: `task` is a valid new task; the reference keeps it valid
-        // even after the thread function returns.
-        unsafe { bindings::get_task_struct(task) };
-        // SAFETY: `task` is valid; a new kthread sleeps until woken.
-        unsafe { bindings::wake_up_process(task) };
+        // SAFETY: `task` is a valid new task (`Task` is a transparent
+        // wrapper of `task_struct`); `ARef::from` takes a reference on it
+        // before this borrow ends.
+        let task: ARef<Task> = unsafe { &*task.cast::<Task>() }.into();
+        // A new kthread sleeps until woken.
+        task.wake_up();
         // INVARIANT: created, referenced, not stopped; `data` is the
         // closure's box.
         Ok(Kthread {
@@ -99,14 +105,11 @@ unsafe extern "C" fn thread_main<F: FnOnce() + Send + 'static>(
 
 impl Drop for Kthread {
     fn drop(&mut self) {
+        let task = core::ptr::from_ref::<Task>(&self.task).cast_mut().cast();
         // SAFETY: `task` is valid and not stopped (invariant); our reference
         // keeps it valid across `kthread_stop` even if the thread function
-        // already returned, and is dropped once here.
-        let ret = unsafe {
-            let ret = bindings::kthread_stop(self.task);
-            bindings::put_task_struct(self.task);
-            ret
-        };
+        // already returned.
+        let ret = unsafe { bindings::kthread_stop(task) };
         // A thread stopped before it first ran never calls `thread_main`
         // (`kthread()` returns -EINTR instead), which always returns 0: the
         // closure and all it owns would leak.

@@ -4,13 +4,15 @@
 //! the [`Target`] trait whose methods the callbacks of `struct target_type`
 //! call, with typed arguments and results instead of raw pointers and codes.
 
-use crate::bindings;
-use crate::bio::Bio;
-use crate::page::NoIoScope;
+use crate::abstractions::bindings;
+use crate::abstractions::block::bio::Bio;
+use crate::abstractions::block::{write_cache_enabled, BlockDevice};
+use crate::abstractions::page::noio_scope;
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::error::VTABLE_DEFAULT_ERROR;
-use kernel::error::{to_result, Error, Result};
+use kernel::error::{code::EBUSY, to_result, Error, Result};
 use kernel::prelude::vtable;
 use kernel::str::CStr;
 use kernel::types::Opaque;
@@ -146,13 +148,11 @@ impl TableDev {
         unsafe { &*self.dev }
     }
 
-    pub(crate) fn bdev(&self) -> *mut bindings::block_device {
-        self.raw().bdev
-    }
-
-    fn limits(&self) -> *const bindings::queue_limits {
-        // SAFETY: An open block device has a valid queue (`bdev_get_queue()`).
-        unsafe { &raw const (*(*self.bdev()).bd_queue).limits }
+    /// The block device, open while this value lives.
+    pub(crate) fn bdev(&self) -> &BlockDevice {
+        // SAFETY: dm keeps the device open until `dm_put_device`, which
+        // runs only when `self` drops (invariant): after the borrow ends.
+        unsafe { BlockDevice::from_raw(self.raw().bdev) }
     }
 
     /// The name dm shows for the device, `major:minor`.
@@ -161,87 +161,18 @@ impl TableDev {
         unsafe { CStr::from_char_ptr(self.raw().name.as_ptr()) }
     }
 
-    /// Size in 512-byte sectors (`bdev_nr_sectors()`).
     /// The DAX device behind it (`dm_dev.dax_dev`), null if none.
     #[cfg(CONFIG_FS_DAX)]
     fn dax_dev(&self) -> *mut bindings::dax_device {
         self.raw().dax_dev
     }
+}
 
-    /// Where the block device starts on its disk, in 512-byte sectors
-    /// (`get_start_sect()`).
-    #[cfg(CONFIG_FS_DAX)]
-    fn start_sect(&self) -> u64 {
-        // SAFETY: The table device holds a reference on its block device.
-        unsafe { (*self.bdev()).bd_start_sect }
-    }
+impl core::ops::Deref for TableDev {
+    type Target = BlockDevice;
 
-    pub(crate) fn nr_sectors(&self) -> u64 {
-        // SAFETY: The device is open; `bd_nr_sectors` is read like the C
-        // inline does.
-        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.bdev()).bd_nr_sectors)) }
-    }
-
-    /// `bdev_logical_block_size()`.
-    pub(crate) fn logical_block_size(&self) -> u32 {
-        // SAFETY: `limits()` points into the live queue of an open device.
-        unsafe { read_limit(&raw const (*self.limits()).logical_block_size) }
-    }
-
-    /// `bdev_physical_block_size()`.
-    pub(crate) fn physical_block_size(&self) -> u32 {
-        // SAFETY: `limits()` points into the live queue of an open device.
-        unsafe { read_limit(&raw const (*self.limits()).physical_block_size) }
-    }
-
-    /// The device number (`bd_dev`, `MKDEV(major, minor)`).
-    pub(crate) fn devt(&self) -> u32 {
-        // SAFETY: The device is open; `bd_dev` never changes.
-        unsafe { (*self.bdev()).bd_dev }
-    }
-
-    /// Whether both are the same block device (`dm_get_device` hands out
-    /// one `dm_dev` per device, but compare what it opened to be sure).
-    pub(crate) fn same_device(&self, other: &TableDev) -> bool {
-        // SAFETY: Both devices are open; `bd_dev` never changes.
-        unsafe { (*self.bdev()).bd_dev == (*other.bdev()).bd_dev }
-    }
-
-    /// `bdev_read_only()`: the device or its whole disk is set read-only.
-    /// dm opens table devices with `bdev_file_open_by_dev()`, which does not
-    /// refuse a write open of a read-only device the way opening by path
-    /// does, so a target that writes must check.
-    pub(crate) fn is_read_only(&self) -> bool {
-        let ro = bindings::BD_READ_ONLY;
-        // SAFETY: The device is open, so it and its disk (with `part0`) are
-        // valid; the flags are read once each, like the C inlines
-        // (`atomic_read()`, `test_bit()`) do.
-        unsafe {
-            let bdev = self.bdev();
-            let disk = (*bdev).bd_disk;
-            let flags = |b: *mut bindings::block_device| {
-                core::ptr::read_volatile(core::ptr::addr_of!((*b).__bd_flags.counter)) as u32
-            };
-            let state = core::ptr::read_volatile(core::ptr::addr_of!((*disk).state));
-            flags(bdev) & ro != 0
-                || flags((*disk).part0) & ro != 0
-                || state & (1 << bindings::GD_READ_ONLY) != 0
-        }
-    }
-
-    /// `bdev_write_cache()`: whether the device has a volatile write cache
-    /// that is enabled (sysfs `write_cache` says "write back"). Without
-    /// one, the block layer drops flushes and FUA before they reach a
-    /// target above it, and a completed write is already durable.
-    pub(crate) fn has_write_cache(&self) -> bool {
-        // SAFETY: `limits()` points into the live queue of an open device.
-        unsafe { write_cache_enabled(self.limits()) }
-    }
-
-    /// `bdev_max_discard_sectors()`: zero when the device cannot discard.
-    pub(crate) fn max_discard_sectors(&self) -> u32 {
-        // SAFETY: `limits()` points into the live queue of an open device.
-        unsafe { read_limit(&raw const (*self.limits()).max_discard_sectors) }
+    fn deref(&self) -> &BlockDevice {
+        self.bdev()
     }
 }
 
@@ -281,38 +212,6 @@ impl OwnDevice {
             write_cache_enabled(&raw const (*(*bindings::dm_disk(md)).queue).limits)
         }
     }
-}
-
-/// Reads one field of a queue's limits as `READ_ONCE()` does: sysfs
-/// (`write_cache`) and table loads rewrite the whole `queue_limits` under
-/// the queue's `limits_lock` while I/O runs, so no reference to it may be
-/// held, and each field is read once, whole.
-///
-/// # Safety
-///
-/// `field` must point to a field of the `limits` of a live request queue.
-unsafe fn read_limit<F: Copy>(field: *const F) -> F {
-    // SAFETY: Guaranteed by the caller; the fields are naturally aligned
-    // integers, which the kernel reads this way without the lock.
-    unsafe { core::ptr::read_volatile(field) }
-}
-
-/// `blk_queue_write_cache()`: the queue has a volatile write cache and sysfs
-/// has not turned it off.
-///
-/// # Safety
-///
-/// `l` must point to the `limits` of a live request queue.
-unsafe fn write_cache_enabled(l: *const bindings::queue_limits) -> bool {
-    // SAFETY: Guaranteed by the caller.
-    let (features, flags) = unsafe {
-        (
-            read_limit(&raw const (*l).features),
-            read_limit(&raw const (*l).flags),
-        )
-    };
-    features & bindings::BLK_FEAT_WRITE_CACHE != 0
-        && flags & bindings::BLK_FLAG_WRITE_CACHE_DISABLED == 0
 }
 
 /// The target being constructed, as `ctr` sees it.
@@ -436,31 +335,65 @@ impl DeviceIterator<'_> {
     }
 }
 
-/// A registered target type; dropping it unregisters the type.
+/// Where a target type lives: tables point to it (`ti->type`) for as long
+/// as they exist, which may be longer than the [`Registration`] that
+/// registered it (dropped early, say), so it is static and never freed.
+/// Declare one `static` per target type and pass it to
+/// [`Registration::new`]; it can be registered once.
 ///
 /// # Invariants
 ///
-/// `tt` is registered with `dm_register_target` and stays at the same
-/// address (boxed) until unregistered in `drop`.
-pub(crate) struct Registration<T: Target> {
-    tt: KBox<Opaque<bindings::target_type>>,
+/// Once `used` is set, `tt` is written only before it is registered, by
+/// the one [`Registration::new`] that set `used`; afterwards only dm
+/// changes it (its list links, under its own lock), and the callbacks in
+/// it are those of `T`.
+pub(crate) struct TargetTypeStorage<T: Target> {
+    tt: Opaque<bindings::target_type>,
+    used: AtomicBool,
     _t: PhantomData<T>,
 }
 
-// SAFETY: The registration only holds the type, which dm synchronises.
-unsafe impl<T: Target> Send for Registration<T> {}
-// SAFETY: `&Registration` gives no access to anything.
-unsafe impl<T: Target> Sync for Registration<T> {}
+// SAFETY: Shared access writes `tt` only once, by whoever claimed `used`
+// (invariant), before dm or anyone else can see it.
+unsafe impl<T: Target> Sync for TargetTypeStorage<T> {}
 
-impl<T: Target> Registration<T> {
-    /// Registers target type `name` with `version`.
+impl<T: Target> TargetTypeStorage<T> {
+    /// Storage for a target type not registered yet.
+    #[allow(clippy::new_without_default)]
+    pub(crate) const fn new() -> Self {
+        TargetTypeStorage {
+            tt: Opaque::uninit(),
+            used: AtomicBool::new(false),
+            _t: PhantomData,
+        }
+    }
+}
+
+/// A registered target type; dropping it unregisters the type. Tables
+/// made before stay valid: they hold the module, and the type lives in
+/// static storage.
+///
+/// # Invariants
+///
+/// `storage.tt` is registered with `dm_register_target` until `drop`.
+pub(crate) struct Registration<T: Target + 'static> {
+    storage: &'static TargetTypeStorage<T>,
+}
+
+impl<T: Target + 'static> Registration<T> {
+    /// Registers target type `name` with `version`, kept in `storage`.
+    /// Fails with `EBUSY` if `storage` was registered before.
     pub(crate) fn new(
+        storage: &'static TargetTypeStorage<T>,
         name: &'static CStr,
         version: [u32; 3],
         module: &'static ThisModule,
     ) -> Result<Self> {
         const {
             assert!(core::mem::align_of::<Option<T::PerBio>>() <= 8);
+        }
+        if storage.used.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
         }
         let tt = bindings::target_type {
             name: name.as_char_ptr(),
@@ -503,21 +436,20 @@ impl<T: Target> Registration<T> {
         } else {
             tt
         };
-        let tt = KBox::new(Opaque::new(tt), GFP_KERNEL)?;
-        // SAFETY: `tt` is a valid, boxed (so address-stable) target type.
-        to_result(unsafe { bindings::dm_register_target(tt.get()) })?;
-        // INVARIANT: registered, boxed.
-        Ok(Registration {
-            tt,
-            _t: PhantomData,
-        })
+        // SAFETY: We claimed `used` above, so nothing else writes `tt`,
+        // and it is not registered, so nothing reads it.
+        unsafe { storage.tt.get().write(tt) };
+        // SAFETY: `tt` is a valid target type in static storage.
+        to_result(unsafe { bindings::dm_register_target(storage.tt.get()) })?;
+        // INVARIANT: registered.
+        Ok(Registration { storage })
     }
 }
 
-impl<T: Target> Drop for Registration<T> {
+impl<T: Target + 'static> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: Registered in `new` (invariant).
-        unsafe { bindings::dm_unregister_target(self.tt.get()) };
+        unsafe { bindings::dm_unregister_target(self.storage.tt.get()) };
     }
 }
 
@@ -525,7 +457,7 @@ impl<T: Target> Drop for Registration<T> {
 #[cfg(CONFIG_FS_DAX)]
 mod dax {
     use super::{target, TableDev, Target};
-    use crate::bindings;
+    use crate::abstractions::bindings;
     use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 
     /// The DAX device of `dev` and `pgoff` moved to where `dev` starts on
@@ -677,10 +609,7 @@ unsafe extern "C" fn map_cb<T: Target>(
         pb.write(None);
         &mut *pb
     };
-    let r = {
-        let _noio = NoIoScope::enter();
-        t.map(b, pb)
-    };
+    let r = noio_scope(|| t.map(b, pb));
     match r {
         MapResult::Remapped => bindings::DM_MAPIO_REMAPPED as i32,
         MapResult::Complete => {
@@ -819,7 +748,7 @@ unsafe extern "C" fn prepare_ioctl_cb<T: Target>(
     // SAFETY: The target is constructed; `bdev` is dm's out pointer.
     let (dev, whole) = unsafe { target::<T>(ti) }.prepare_ioctl();
     // SAFETY: As above.
-    unsafe { *bdev = dev.bdev() };
+    unsafe { *bdev = dev.bdev().as_ptr() };
     i32::from(!whole)
 }
 
@@ -832,9 +761,8 @@ unsafe extern "C" fn prepare_ioctl_cb<T: Target>(
 unsafe extern "C" fn preresume_cb<T: Target>(ti: *mut bindings::dm_target) -> i32 {
     // The mapped device is suspended: an allocation that waited on
     // writeback to it would never return.
-    let _noio = NoIoScope::enter();
     // SAFETY: The target is constructed.
-    match unsafe { target::<T>(ti) }.preresume() {
+    match noio_scope(|| unsafe { target::<T>(ti) }.preresume()) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -847,9 +775,8 @@ unsafe extern "C" fn preresume_cb<T: Target>(ti: *mut bindings::dm_target) -> i3
 /// As for [`preresume_cb`].
 unsafe extern "C" fn resume_cb<T: Target>(ti: *mut bindings::dm_target) {
     // Still suspended until this returns (see `preresume_cb`).
-    let _noio = NoIoScope::enter();
     // SAFETY: The target is constructed.
-    unsafe { target::<T>(ti) }.resume()
+    noio_scope(|| unsafe { target::<T>(ti) }.resume())
 }
 
 /// Device-mapper's `postsuspend` callback for target type `T`.
@@ -859,9 +786,8 @@ unsafe extern "C" fn resume_cb<T: Target>(ti: *mut bindings::dm_target) {
 /// As for [`preresume_cb`].
 unsafe extern "C" fn postsuspend_cb<T: Target>(ti: *mut bindings::dm_target) {
     // Suspended (see `preresume_cb`).
-    let _noio = NoIoScope::enter();
     // SAFETY: The target is constructed.
-    unsafe { target::<T>(ti) }.postsuspend()
+    noio_scope(|| unsafe { target::<T>(ti) }.postsuspend())
 }
 
 /// Kernel log levels for [`dm_print`].
@@ -895,7 +821,7 @@ pub(crate) fn dm_print(level: Level, prefix: &str, args: core::fmt::Arguments<'_
 /// `device-mapper:` and the crate root's `DM_MSG_PREFIX`.
 macro_rules! dm_err {
     ($($arg:tt)*) => {
-        $crate::dm::dm_print($crate::dm::Level::Err, $crate::DM_MSG_PREFIX, format_args!($($arg)*))
+        $crate::abstractions::device_mapper::dm_print($crate::abstractions::device_mapper::Level::Err, $crate::DM_MSG_PREFIX, format_args!($($arg)*))
     };
 }
 pub(crate) use dm_err;
@@ -903,7 +829,7 @@ pub(crate) use dm_err;
 /// `DMWARN()`.
 macro_rules! dm_warn {
     ($($arg:tt)*) => {
-        $crate::dm::dm_print($crate::dm::Level::Warn, $crate::DM_MSG_PREFIX, format_args!($($arg)*))
+        $crate::abstractions::device_mapper::dm_print($crate::abstractions::device_mapper::Level::Warn, $crate::DM_MSG_PREFIX, format_args!($($arg)*))
     };
 }
 pub(crate) use dm_warn;

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The block layer: block devices ([`BlockDevice`]), bios ([`bio`]) and
+//! submitting bios of one's own ([`io`]).
+
+pub(crate) mod bio;
+pub(crate) mod io;
+
+use crate::abstractions::bindings;
+use kernel::types::Opaque;
+
+/// An open block device (`struct block_device`).
+///
+/// Only references to it exist, handed out by whatever holds the device
+/// open (a device-mapper table device, say), and valid as long as that
+/// holder keeps it open.
+///
+/// # Invariants
+///
+/// For the lifetime of a `&BlockDevice`, the wrapped `block_device` is open
+/// (so it, its disk and its request queue are alive).
+#[repr(transparent)]
+pub(crate) struct BlockDevice(Opaque<bindings::block_device>);
+
+impl BlockDevice {
+    /// Wraps a raw block device.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a block device that stays open for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::block_device) -> &'a BlockDevice {
+        // SAFETY: `BlockDevice` is a transparent wrapper; the caller
+        // guarantees the device stays open for `'a`.
+        unsafe { &*ptr.cast::<BlockDevice>() }
+    }
+
+    /// The raw pointer, for C functions that take the device.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::block_device {
+        self.0.get()
+    }
+
+    fn limits(&self) -> *const bindings::queue_limits {
+        // SAFETY: An open block device has a live queue (`bdev_get_queue()`,
+        // type invariant); no reference to the limits is made.
+        unsafe { &raw const (*(*self.as_ptr()).bd_queue).limits }
+    }
+
+    /// Where the device starts on its disk, in 512-byte sectors
+    /// (`get_start_sect()`).
+    pub(crate) fn start_sect(&self) -> u64 {
+        // SAFETY: The device is open (invariant); `bd_start_sect` is set
+        // when the partition is added and never changes.
+        unsafe { (*self.as_ptr()).bd_start_sect }
+    }
+
+    /// Size in 512-byte sectors (`bdev_nr_sectors()`).
+    pub(crate) fn nr_sectors(&self) -> u64 {
+        // SAFETY: The device is open (invariant); a resize rewrites the
+        // field while I/O runs, so it is read once, as the C inline does.
+        unsafe { core::ptr::read_volatile(&raw const (*self.as_ptr()).bd_nr_sectors) }
+    }
+
+    /// `bdev_logical_block_size()`.
+    pub(crate) fn logical_block_size(&self) -> u32 {
+        // SAFETY: `limits()` points into the live queue of an open device.
+        unsafe { read_limit(&raw const (*self.limits()).logical_block_size) }
+    }
+
+    /// `bdev_physical_block_size()`.
+    pub(crate) fn physical_block_size(&self) -> u32 {
+        // SAFETY: `limits()` points into the live queue of an open device.
+        unsafe { read_limit(&raw const (*self.limits()).physical_block_size) }
+    }
+
+    /// `bdev_max_discard_sectors()`: zero when the device cannot discard.
+    pub(crate) fn max_discard_sectors(&self) -> u32 {
+        // SAFETY: `limits()` points into the live queue of an open device.
+        unsafe { read_limit(&raw const (*self.limits()).max_discard_sectors) }
+    }
+
+    /// `bdev_write_cache()`: whether the device has a volatile write cache
+    /// that is enabled (sysfs `write_cache` says "write back"). Without
+    /// one, the block layer drops flushes and FUA before they reach the
+    /// driver, and a completed write is already durable.
+    pub(crate) fn has_write_cache(&self) -> bool {
+        // SAFETY: `limits()` points into the live queue of an open device.
+        unsafe { write_cache_enabled(self.limits()) }
+    }
+
+    /// The device number (`bd_dev`, `MKDEV(major, minor)`).
+    pub(crate) fn devt(&self) -> u32 {
+        // SAFETY: The device is open (invariant); `bd_dev` never changes.
+        unsafe { (*self.as_ptr()).bd_dev }
+    }
+
+    /// Whether both are the same block device.
+    pub(crate) fn same_device(&self, other: &BlockDevice) -> bool {
+        self.devt() == other.devt()
+    }
+
+    /// `bdev_read_only()`: the device or its whole disk is set read-only.
+    pub(crate) fn is_read_only(&self) -> bool {
+        let ro = bindings::BD_READ_ONLY;
+        // SAFETY: The device is open (invariant), so it and its disk (with
+        // `part0`) are alive; the flags are read once each, like the C
+        // inlines (`atomic_read()`, `test_bit()`) do.
+        unsafe {
+            let bdev = self.as_ptr();
+            let disk = (*bdev).bd_disk;
+            let flags = |b: *mut bindings::block_device| {
+                core::ptr::read_volatile(&raw const (*b).__bd_flags.counter) as u32
+            };
+            let state = core::ptr::read_volatile(&raw const (*disk).state);
+            flags(bdev) & ro != 0
+                || flags((*disk).part0) & ro != 0
+                || state & (1 << bindings::GD_READ_ONLY) != 0
+        }
+    }
+}
+
+/// Reads one field of a queue's limits as `READ_ONCE()` does: sysfs
+/// (`write_cache`) and table loads rewrite the whole `queue_limits` under
+/// the queue's `limits_lock` while I/O runs, so no reference to it may be
+/// held, and each field is read once, whole.
+///
+/// # Safety
+///
+/// `field` must point to a field of the `limits` of a live request queue.
+unsafe fn read_limit<F: Copy>(field: *const F) -> F {
+    // SAFETY: Guaranteed by the caller; the fields are naturally aligned
+    // integers, which the kernel reads this way without the lock.
+    unsafe { core::ptr::read_volatile(field) }
+}
+
+/// `blk_queue_write_cache()`: the queue has a volatile write cache and sysfs
+/// has not turned it off.
+///
+/// # Safety
+///
+/// `l` must point to the `limits` of a live request queue.
+pub(crate) unsafe fn write_cache_enabled(l: *const bindings::queue_limits) -> bool {
+    // SAFETY: Guaranteed by the caller.
+    let (features, flags) = unsafe {
+        (
+            read_limit(&raw const (*l).features),
+            read_limit(&raw const (*l).flags),
+        )
+    };
+    features & bindings::BLK_FEAT_WRITE_CACHE != 0
+        && flags & bindings::BLK_FLAG_WRITE_CACHE_DISABLED == 0
+}
