@@ -6,10 +6,13 @@
 use crate::abstractions::bindings;
 use crate::abstractions::block::BlockDevice;
 use crate::abstractions::page::{PageBuf, PAGE_SIZE};
+use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::pin::Pin;
 use kernel::error::{code::EINVAL, Result};
 use kernel::init::PinInit;
+use kernel::new_condvar;
 use kernel::prelude::{pin_data, pinned_drop, try_pin_init};
+use kernel::sync::CondVar;
 use kernel::types::Opaque;
 
 /// The operation of a bio (`bio_op()`), as far as targets here care.
@@ -195,21 +198,30 @@ compile_error!("Bio::copy_data needs SPARSEMEM_VMEMMAP or flat memory (nth_page(
 /// writers wait on) does not depend on the general-purpose pool that the
 /// filesystems above share.
 ///
+/// Dropping the set waits until every bio allocated from it is freed, so
+/// bios need not keep it alive: the set is torn down (`bioset_exit`, which
+/// sleeps) where its owner drops it, never in a bio's completion.
+///
 /// # Invariants
 ///
 /// `inner` was initialised by `bioset_init` with `front_pad` bytes before
-/// each bio, and is torn down with `bioset_exit` on drop; every bio
-/// allocated from it must be freed before then, which holders guarantee by
-/// keeping an `Arc` to the set for as long as one of its bios lives (see
-/// `log_io::submit_write`).
+/// each bio, and is torn down with `bioset_exit` on drop, once `live`, the
+/// number of bios allocated by [`BioSet::alloc`] and not yet freed by
+/// [`BioSet::free`], is zero.
 #[pin_data(PinnedDrop)]
 pub(crate) struct BioSet {
     #[pin]
     inner: Opaque<bindings::bio_set>,
     front_pad: u32,
+    #[pin]
+    live: SpinLockIrq<usize>,
+    /// Signalled when `live` drops to zero.
+    #[pin]
+    all_freed: CondVar,
 }
 
-// SAFETY: A bio set is used from any thread; the kernel synchronises it.
+// SAFETY: A bio set is used from any thread; the kernel synchronises it,
+// and `live` is under its lock.
 unsafe impl Send for BioSet {}
 // SAFETY: As above: allocation and freeing are thread-safe.
 unsafe impl Sync for BioSet {}
@@ -233,7 +245,12 @@ impl BioSet {
                 ))
             })
         };
-        try_pin_init!(BioSet { inner <- init, front_pad }? kernel::error::Error)
+        try_pin_init!(BioSet {
+            inner <- init,
+            front_pad,
+            live <- new_spinlock_irq!(0, "BioSet::live"),
+            all_freed <- new_condvar!("BioSet::all_freed"),
+        }? kernel::error::Error)
     }
 
     /// Bytes before each bio of the set that belong to its owner.
@@ -241,17 +258,68 @@ impl BioSet {
         self.front_pad
     }
 
-    /// The `struct bio_set`, for `bio_alloc_bioset`.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::bio_set {
-        self.inner.get()
+    /// Allocates a bio from the set (`bio_alloc_bioset()`) for `bdev`, with
+    /// room for `nr_vecs` pages and operation `opf`, or null. Free it with
+    /// [`BioSet::free`], on this set, or the set's drop waits forever.
+    ///
+    /// # Safety
+    ///
+    /// `bdev` must be an open block device, and `nr_vecs` at most
+    /// `BIO_MAX_VECS`.
+    pub(crate) unsafe fn alloc(
+        &self,
+        bdev: *mut bindings::block_device,
+        nr_vecs: u16,
+        opf: u32,
+        gfp: bindings::gfp_t,
+    ) -> *mut bindings::bio {
+        // Counted first: the set must not go away under the allocation.
+        *self.live.lock() += 1;
+        // SAFETY: The set is initialised (invariant); the rest is the
+        // caller's guarantee.
+        let bio = unsafe { bindings::bio_alloc_bioset(bdev, nr_vecs, opf, gfp, self.inner.get()) };
+        if bio.is_null() {
+            self.freed_one();
+        }
+        bio
+    }
+
+    /// Drops the last reference to a bio [`BioSet::alloc`] returned
+    /// (`bio_put()`). Callable in any context.
+    ///
+    /// # Safety
+    ///
+    /// `bio` must come from [`BioSet::alloc`] on this set, and the caller
+    /// must hold its last reference. The set may be gone once this returns
+    /// (it was only kept for this bio): the caller must not use it again.
+    pub(crate) unsafe fn free(&self, bio: *mut bindings::bio) {
+        // SAFETY: The caller's guarantee; the bio goes back to this set,
+        // which `live` keeps alive until the count below.
+        unsafe { bindings::bio_put(bio) };
+        self.freed_one();
+    }
+
+    fn freed_one(&self) {
+        let mut live = self.live.lock();
+        *live -= 1;
+        if *live == 0 {
+            // Under the lock: the waiter in `drop` cannot free the set
+            // before this returns and the lock is released.
+            self.all_freed.notify_all();
+        }
     }
 }
 
 #[pinned_drop]
 impl PinnedDrop for BioSet {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: Initialised by `bioset_init` (invariant); no bio of the set
-        // is alive any more, since each holds an `Arc` to it.
+        let mut live = self.live.lock();
+        while *live > 0 {
+            self.all_freed.wait(&mut live);
+        }
+        drop(live);
+        // SAFETY: Initialised by `bioset_init` (invariant); every bio of the
+        // set has been freed.
         unsafe { bindings::bioset_exit(self.inner.get()) };
     }
 }

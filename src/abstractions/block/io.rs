@@ -107,8 +107,9 @@ impl<'x> BioPages<'x> {
 struct BioContext<T> {
     batch: Arc<IoBatch>,
     owner: Arc<T>,
-    /// The set the bio came from, kept until the bio is freed.
-    bios: Arc<BioSet>,
+    /// The set the bio came from: valid until the bio is freed, since
+    /// dropping the set waits for that.
+    bios: *const BioSet,
 }
 
 /// Front padding a [`BioSet`] needs for [`submit_write`]: a
@@ -194,19 +195,10 @@ where
             bindings::req_op_REQ_OP_WRITE | 1 << bindings::req_flag_bits___REQ_PREFLUSH
         }
     };
-    // SAFETY: `dev` holds a reference on its block device; `bios` is an
-    // initialised bio set that the context keeps alive until the bio is
-    // freed. GFP_NOIO may sleep, so the allocation waits for the set's
-    // reserve rather than fail.
-    let bio = unsafe {
-        bindings::bio_alloc_bioset(
-            dev.as_ptr(),
-            nr_vecs,
-            opf,
-            bindings::GFP_NOIO,
-            bios.as_ptr(),
-        )
-    };
+    // SAFETY: `dev` is open while borrowed; `nr_vecs` was checked above.
+    // GFP_NOIO may sleep, so the allocation waits for the set's reserve
+    // rather than fail.
+    let bio = unsafe { bios.alloc(dev.as_ptr(), nr_vecs, opf, bindings::GFP_NOIO) };
     if bio.is_null() {
         return Err(ENOMEM);
     }
@@ -217,7 +209,7 @@ where
         ctx.write(BioContext {
             batch: batch.clone(),
             owner,
-            bios: bios.clone(),
+            bios: &raw const **bios,
         });
         ctx
     };
@@ -231,10 +223,10 @@ where
     };
     if let Err(e) = fill(&mut pages, owner_ref) {
         // SAFETY: The context was written above and is dropped once; the
-        // bio was allocated above and never submitted.
+        // bio was allocated from `bios` above and never submitted.
         unsafe {
             core::ptr::drop_in_place(ctx);
-            bindings::bio_put(bio);
+            bios.free(bio);
         }
         return Err(e);
     }
@@ -260,12 +252,13 @@ unsafe extern "C" fn write_end_io<T: Completion + Send + Sync + 'static>(bio: *m
     // padding, where `submit_write` wrote the context: it is read out once,
     // before the bio (and with it the padding) is freed.
     let (ctx, status) = unsafe { (BioContext::<T>::slot(bio).read(), (*bio).bi_status) };
-    // SAFETY: We own the bio's last reference (from `bio_alloc_bioset`).
-    unsafe { bindings::bio_put(bio) };
+    let BioContext { batch, owner, bios } = ctx;
+    // SAFETY: The set is alive until its bios are freed, this one included;
+    // we own the bio's last reference (from `BioSet::alloc`), and do not
+    // use the set afterwards.
+    unsafe { (*bios).free(bio) };
     // Release the data before counting the completion: once the batch is
     // idle, the target may go away.
-    let BioContext { batch, owner, bios } = ctx;
-    drop(bios);
     owner.done(status);
     drop(owner);
     batch.complete(status);
