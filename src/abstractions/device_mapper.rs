@@ -15,7 +15,7 @@ use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::error::{code::EBUSY, to_result, Error, Result};
 use kernel::prelude::vtable;
 use kernel::str::CStr;
-use kernel::types::Opaque;
+use kernel::types::{ForeignOwnable, Opaque};
 use kernel::ThisModule;
 
 /// What `map` did with a bio.
@@ -44,7 +44,7 @@ pub(crate) enum StatusType {
 /// destructor (`dtr`). The suspend and resume callbacks are optional: dm
 /// gets them only when the implementation defines them (`#[vtable]`).
 #[vtable]
-pub(crate) trait Target: Sized + Send + Sync {
+pub(crate) trait Target: Sized + Send + Sync + 'static {
     /// State a bio carries from `map` to `end_io` (`dm_per_bio_data`).
     type PerBio: Send;
 
@@ -521,10 +521,11 @@ mod dax {
 /// # Safety
 ///
 /// `ti` must be a target whose `private` was set by `ctr_cb::<T>` and not
-/// yet destroyed.
+/// yet destroyed, for all of `'a`.
 unsafe fn target<'a, T: Target>(ti: *mut bindings::dm_target) -> &'a T {
-    // SAFETY: Guaranteed by the caller.
-    unsafe { &*((*ti).private as *const T) }
+    // SAFETY: `private` is `ctr_cb`'s `KBox<T>` in foreign form, which
+    // `dtr_cb` takes back only after `'a` (the caller's guarantee).
+    unsafe { <KBox<T> as ForeignOwnable>::borrow((*ti).private) }
 }
 
 /// The room dm reserved in front of `bio` for an `Option<T::PerBio>`. It
@@ -571,7 +572,7 @@ unsafe extern "C" fn ctr_cb<T: Target>(
     // SAFETY: `ti` is valid and ours during `ctr`.
     unsafe {
         (*ti).per_io_data_size = core::mem::size_of::<Option<T::PerBio>>() as u32;
-        (*ti).private = KBox::into_raw(target).cast();
+        (*ti).private = target.into_foreign().cast_mut();
     }
     0
 }
@@ -584,8 +585,9 @@ unsafe extern "C" fn ctr_cb<T: Target>(
 /// is a live target of this type (constructed by `ctr_cb::<T>` unless this
 /// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn dtr_cb<T: Target>(ti: *mut bindings::dm_target) {
-    // SAFETY: `private` is the box `ctr_cb` leaked; dm calls `dtr` once.
-    drop(unsafe { KBox::from_raw((*ti).private.cast::<T>()) });
+    // SAFETY: `private` is the box `ctr_cb` gave away with `into_foreign`;
+    // dm calls `dtr` once, after every other callback.
+    drop(unsafe { <KBox<T> as ForeignOwnable>::from_foreign((*ti).private) });
 }
 
 /// Device-mapper's `map` callback for target type `T`.
