@@ -51,8 +51,16 @@ check: $(KERNEL_DEP)
 	cargo fmt --all --check
 	cargo clippy --release --quiet --workspace --all-targets -- -D warnings
 
+# The kernel's own `make M=... rust-analyzer` looks for rust/Makefile in
+# the module's directory in 6.12, so run its generator directly, with the
+# arguments rust/Makefile passes it (core's cfgs and edition).
 rust-analyzer: $(KERNEL_DEP)
-	$(KMAKE) rust-analyzer
+	python3 $(KDIR)/source/scripts/generate_rust_analyzer.py \
+		--cfgs='core=--cfg no_fp_fmt_parse' \
+		$$(rustc --version | awk '{split($$2, v, "."); print (v[1] > 1 || v[2] >= 87) ? 2024 : 2021}') \
+		$$(realpath $(KDIR)/source) $$(realpath $(KDIR)) $$(rustc --print sysroot) \
+		$(RUST_LIB_SRC) $(CURDIR) > rust-project.json.tmp
+	mv rust-project.json.tmp rust-project.json
 
 test:
 	tests/run
