@@ -103,7 +103,7 @@ use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::{Arc, UniqueArc};
-use log_thread::{Block, Lifecycle, PendingBlock, Shared, TargetFlush};
+use log_thread::{Block, Lifecycle, PendingBlock, Shared};
 use logformat::{EntryHeader, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
 use options::Options;
 
@@ -185,29 +185,6 @@ impl LogWrites {
                 h.flags,
                 n
             );
-        }
-    }
-
-    /// Waits while holding `len` more bytes would pass the bound, having
-    /// the thread flush the data device so that held writes get logged. A
-    /// write larger than the bound goes through once nothing is held. Only
-    /// completed writes count, and the thread drains them on its own, so a
-    /// writer waiting here never waits for its own bios.
-    fn wait_for_room(&self, len: u64) {
-        let s = &self.shared;
-        if s.max_held == 0 {
-            return;
-        }
-        let mut q = s.q.lock();
-        while q.held > 0
-            && q.held + len > s.max_held
-            && s.enabled.load(Ordering::Relaxed)
-            && !matches!(q.target_flush, TargetFlush::Failed)
-        {
-            if q.has_unflushed() && q.want_target_flush() {
-                s.work.notify_all();
-            }
-            s.room.wait(&mut q);
         }
     }
 
@@ -344,7 +321,7 @@ impl dm::Target for LogWrites {
             data_len: 0,
         };
         let data = if bio.op() == ReqOp::Write && bio.has_data() {
-            self.wait_for_room(u64::from(bio.size()));
+            self.shared.wait_for_room(u64::from(bio.size()));
             match bio.copy_data() {
                 Ok(d) => Some(d),
                 Err(_) => {
@@ -416,10 +393,7 @@ impl dm::Target for LogWrites {
             }
         } else {
             q.completed_plain(block);
-            // Past half the bound, have the thread flush the data device,
-            // so the held writes get logged before writers must wait.
-            let max = self.shared.max_held;
-            if max == 0 || q.held < max / 2 || !q.want_target_flush() {
+            if !self.shared.wants_target_flush(&mut q) {
                 return;
             }
         }
@@ -440,9 +414,7 @@ impl dm::Target for LogWrites {
             EINVAL
         })?;
         let mut q = s.q.lock();
-        q.logged_entries = end.entries;
-        q.super_entries = end.entries;
-        q.next_sector = end.next_sector;
+        q.continue_log(&end);
         Ok(())
     }
 
@@ -473,7 +445,7 @@ impl dm::Target for LogWrites {
         let _ = match kind {
             StatusType::Info => {
                 let q = self.shared.q.lock();
-                let (entries, next) = (q.logged_entries, q.next_sector);
+                let (entries, next) = (q.logged_entries(), q.next_sector());
                 let enabled = self.shared.enabled.load(Ordering::Relaxed);
                 drop(q);
                 write!(

@@ -204,17 +204,17 @@ pub(crate) struct Queues {
     pub(crate) super_wanted: bool,
     /// The thread is writing entries it took off `logging`.
     pub(crate) busy: bool,
-    pub(crate) logged_entries: u64,
+    logged_entries: u64,
     /// Entries the last super block written counts.
-    pub(crate) super_entries: u64,
+    super_entries: u64,
     /// Next free 512-byte sector of the log device.
-    pub(crate) next_sector: u64,
+    next_sector: u64,
     /// Size of the log device in 512-byte sectors.
-    pub(crate) end_sector: u64,
+    end_sector: u64,
     /// Data bytes copied for completed writes that the thread has not
     /// taken off `unflushed` or `logging` yet: the memory the bound
     /// (`Shared::max_held`) limits.
-    pub(crate) held: u64,
+    held: u64,
 }
 
 impl Queues {
@@ -301,6 +301,24 @@ impl Queues {
             }
             self.logging.push_back(b);
         }
+    }
+
+    /// Continues the log that ends at `end` (`append`, once the table is
+    /// resumed and the previous one has written its last entries).
+    pub(crate) fn continue_log(&mut self, end: &LogEnd) {
+        self.logged_entries = end.entries;
+        self.super_entries = end.entries;
+        self.next_sector = end.next_sector;
+    }
+
+    /// Entries logged so far (`dmsetup status`).
+    pub(crate) fn logged_entries(&self) -> u64 {
+        self.logged_entries
+    }
+
+    /// The next free 512-byte sector of the log device (`dmsetup status`).
+    pub(crate) fn next_sector(&self) -> u64 {
+        self.next_sector
     }
 
     pub(crate) fn has_unflushed(&self) -> bool {
@@ -512,10 +530,7 @@ enum Step {
 /// Takes the next step, reserving a block's log space like the C target.
 fn next_step(s: &Shared, q: &mut Queues) -> Step {
     while let Some(block) = q.logging.pop_front() {
-        q.held = q.held.saturating_sub(block.data_len());
-        if s.max_held != 0 && q.held < s.max_held {
-            s.room.notify_all();
-        }
+        s.release_held(q, block.data_len());
         if !s.enabled.load(Ordering::Relaxed) || block.superseded {
             continue;
         }
@@ -742,6 +757,50 @@ impl Completion for OwnFlush {
 
 impl Completion for Block {}
 impl Completion for ReservedPage {}
+
+/// The memory bound (`max_held_mb`, [`Shared::max_held`]): every decision
+/// on `held` against the bound is made here.
+impl Shared {
+    /// Waits while holding `len` more bytes would pass the bound, having
+    /// the thread flush the data device so that held writes get logged. A
+    /// write larger than the bound goes through once nothing is held. Only
+    /// completed writes count, and the thread drains them on its own, so a
+    /// writer waiting here never waits for its own bios. Stops waiting when
+    /// logging stops or a flush of ours failed (a device that fails
+    /// flushes must not hang writers).
+    pub(crate) fn wait_for_room(&self, len: u64) {
+        if self.max_held == 0 {
+            return;
+        }
+        let mut q = self.q.lock();
+        while q.held > 0
+            && q.held + len > self.max_held
+            && self.enabled.load(Ordering::Relaxed)
+            && !matches!(q.target_flush, TargetFlush::Failed)
+        {
+            if q.has_unflushed() && q.want_target_flush() {
+                self.work.notify_all();
+            }
+            self.room.wait(&mut q);
+        }
+    }
+
+    /// After a plain write completed: past half the bound, asks for a flush
+    /// of our own, so that the held writes get logged before writers must
+    /// wait. Returns whether the thread must be woken for it.
+    pub(crate) fn wants_target_flush(&self, q: &mut Queues) -> bool {
+        self.max_held != 0 && q.held >= self.max_held / 2 && q.want_target_flush()
+    }
+
+    /// The thread took `len` bytes off the queues: writers waiting for room
+    /// may go on.
+    fn release_held(&self, q: &mut Queues, len: u64) {
+        q.held = q.held.saturating_sub(len);
+        if self.max_held != 0 && q.held < self.max_held {
+            self.room.notify_all();
+        }
+    }
+}
 
 /// The thread's body: log blocks in order until stopped.
 pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
