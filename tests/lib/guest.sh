@@ -52,6 +52,16 @@ sum() {
 	fi | sha256sum | cut -d' ' -f1
 }
 
+# replay_matches LOG REPLAY DEV [BYTES] [WHAT]: LOG verifies, and a full
+# replay of it onto REPLAY (discarded first) equals DEV (its first BYTES);
+# WHAT names the log in the failure message.
+replay_matches() {
+	lwlog verify "$1" >/dev/null || fail "${5:-the log} does not verify"
+	blkdiscard "$2"
+	lwlog replay "$1" "$2" 2>/dev/null || fail "replaying ${5:-the log} failed"
+	[ "$(sum "$2" $4)" = "$(sum "$3" $4)" ] || fail "a full replay of ${5:-the log} differs from $3"
+}
+
 # settle NAME: wait until the entry count in NAME's status stops changing
 # (the logging thread writes entries asynchronously); leaves it in $cur.
 settle() {

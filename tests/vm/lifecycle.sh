@@ -31,10 +31,7 @@ wait_writers() {
 # equals the data device.
 replay_equals_data() {
 	dmsetup remove lw
-	lwlog verify $log >/dev/null || fail "the log does not verify"
-	blkdiscard $replay
-	lwlog replay $log $replay 2>/dev/null
-	[ "$(sum $replay)" = "$(sum $data)" ] || fail "a full replay differs from the data device"
+	replay_matches $log $replay $data
 }
 
 fresh() {
@@ -63,10 +60,7 @@ dmsetup info lw | grep -q DEFERRED || fail "no deferred remove pending"
 wait_writers
 sleep 1
 dmsetup info lw >/dev/null 2>&1 && fail "the deferred remove did not happen"
-lwlog verify $log >/dev/null || fail "the log of the deferred remove does not verify"
-blkdiscard $replay
-lwlog replay $log $replay 2>/dev/null
-[ "$(sum $replay)" = "$(sum $data)" ] || fail "a full replay differs from the data device"
+replay_matches $log $replay $data "" "the log of the deferred remove"
 
 for opts in "" " 1 max_held_mb:1"; do
 	step "suspend/resume during writes, flushes slowed by 40 ms, table options:${opts:- none}"
@@ -97,10 +91,7 @@ for opts in "" " 1 max_held_mb:1"; do
 	for i in 1 2 3 4; do lwlog list --flag mark $log | grep -q "resumed$i" || fail "mark resumed$i missing"; done
 	dmsetup remove probe
 	dmsetup remove slow
-	lwlog verify $log >/dev/null || fail "the log does not verify"
-	blkdiscard $replay
-	lwlog replay $log $replay 2>/dev/null
-	[ "$(sum $replay)" = "$(sum $data)" ] || fail "a full replay differs from the data device"
+	replay_matches $log $replay $data
 done
 
 step "table reloads during writes (each starts a new log, like C)"

@@ -39,10 +39,7 @@ for impl in rust c; do
 	unload_target $impl
 done
 step "our log replays to the data device"
-lwlog verify $log
-blkdiscard $replay
-lwlog replay $log $replay
-[ "$(sum $replay)" = "$(sum $data)" ] || fail "replay differs"
+replay_matches $log $replay $data
 
 step "only the data disk write-through: writes are logged at completion, before any flush"
 blkdiscard $data
