@@ -92,6 +92,10 @@ pub(crate) trait Target: Sized + Send + Sync + 'static {
 }
 
 /// The string arguments of a table line or message.
+///
+/// # Invariants
+///
+/// Every pointer in `argv` is a NUL-terminated string valid for `'a`.
 pub(crate) struct Args<'a> {
     argv: &'a [*mut kernel::ffi::c_char],
 }
@@ -215,6 +219,11 @@ impl OwnDevice {
 }
 
 /// The target being constructed, as `ctr` sees it.
+///
+/// # Invariants
+///
+/// `ti` is the target dm is constructing, valid and ours alone (no other
+/// callback runs on it before `ctr` returns) for `'a`.
 pub(crate) struct CtrContext<'a> {
     ti: *mut bindings::dm_target,
     _p: PhantomData<&'a mut bindings::dm_target>,
@@ -315,6 +324,11 @@ impl QueueLimits<'_> {
 }
 
 /// The callout `iterate_devices` reports devices to.
+///
+/// # Invariants
+///
+/// `callout` and `data` are the pair dm passed to `iterate_devices` for
+/// the target `ti`, valid to call together for `'a`.
 pub(crate) struct DeviceIterator<'a> {
     ti: *mut bindings::dm_target,
     callout: bindings::iterate_devices_callout_fn,
@@ -481,8 +495,12 @@ mod dax {
     ) -> c_long {
         // SAFETY: dm passes a live target of our type.
         let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
-        // SAFETY: The table device holds its DAX device for the target's
-        // life; the out-pointers come from dm's caller unchanged.
+        if dax.is_null() {
+            return -(bindings::EOPNOTSUPP as c_long);
+        }
+        // SAFETY: The table device holds its DAX device (checked non-null)
+        // for the target's life; the out-pointers come from dm's caller
+        // unchanged.
         unsafe { bindings::dax_direct_access(dax, pgoff, nr_pages, mode, kaddr, pfn) }
     }
 
@@ -496,6 +514,9 @@ mod dax {
     ) -> c_int {
         // SAFETY: dm passes a live target of our type.
         let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
+        if dax.is_null() {
+            return -(bindings::EOPNOTSUPP as c_int);
+        }
         // SAFETY: As in `direct_access_cb`.
         unsafe { bindings::dax_zero_page_range(dax, pgoff, nr_pages) }
     }
@@ -512,6 +533,9 @@ mod dax {
     ) -> usize {
         // SAFETY: dm passes a live target of our type.
         let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
+        if dax.is_null() {
+            return 0;
+        }
         // SAFETY: As in `direct_access_cb`; `addr` and `iter` come from
         // dm's caller unchanged.
         unsafe { bindings::dax_recovery_write(dax, pgoff, addr, bytes, iter) }

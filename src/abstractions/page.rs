@@ -22,6 +22,12 @@ pub(crate) const PAGE_SIZE: usize = bindings::PAGE_SIZE;
 /// runs in a [`noio_scope`] (`kernel::alloc::Flags` has no `GFP_NOIO`).
 /// Every access copies through the kernel's page mapping, so a page that a
 /// device reads by DMA (a bio in flight) is never covered by a reference.
+///
+/// # Invariants
+///
+/// The page is written only through `&mut NoIoPage`; while it is borrowed
+/// shared (added to a bio, say), it is only read, by the CPU or by a
+/// device.
 pub(crate) struct NoIoPage(Page);
 
 impl NoIoPage {
@@ -142,6 +148,10 @@ impl PageReserve {
 
 /// A page from a [`PageReserve`]; back to its spare pages when dropped, if
 /// they are short of one, else freed.
+///
+/// # Invariants
+///
+/// `page` is initialised until `drop` takes it out.
 pub(crate) struct ReservedPage {
     /// Valid until `drop` takes it.
     page: ManuallyDrop<NoIoPage>,

@@ -235,6 +235,13 @@ impl BioSet {
         // `bioset_exit`, which needs the zeroed fields written first).
         let init = unsafe {
             kernel::init::pin_init_from_closure(move |slot: *mut Opaque<bindings::bio_set>| {
+                // The bio sits `front_pad` bytes into its allocation: the
+                // padding must keep it aligned, and stay small.
+                if front_pad as usize % core::mem::align_of::<bindings::bio>() != 0
+                    || front_pad as usize > PAGE_SIZE
+                {
+                    return Err(EINVAL);
+                }
                 let bs = Opaque::raw_get(slot);
                 core::ptr::write_bytes(bs, 0, 1);
                 kernel::error::to_result(bindings::bioset_init(
@@ -279,24 +286,30 @@ impl BioSet {
         // caller's guarantee.
         let bio = unsafe { bindings::bio_alloc_bioset(bdev, nr_vecs, opf, gfp, self.inner.get()) };
         if bio.is_null() {
+            // No bio: the set is ours (`&self`) past this, unlike in `free`.
             self.freed_one();
         }
         bio
     }
 
     /// Drops the last reference to a bio [`BioSet::alloc`] returned
-    /// (`bio_put()`). Callable in any context.
+    /// (`bio_put()`). Callable in any context. Takes the set by pointer:
+    /// once the count drops, the set may be freed, even before this
+    /// returns, so no reference to it may be live across that point.
     ///
     /// # Safety
     ///
-    /// `bio` must come from [`BioSet::alloc`] on this set, and the caller
-    /// must hold its last reference. The set may be gone once this returns
-    /// (it was only kept for this bio): the caller must not use it again.
-    pub(crate) unsafe fn free(&self, bio: *mut bindings::bio) {
+    /// `this` must point to the set `bio` came from, which is alive until
+    /// the count drops; the caller must hold the bio's last reference, and
+    /// must not use the set afterwards.
+    pub(crate) unsafe fn free(this: *const BioSet, bio: *mut bindings::bio) {
         // SAFETY: The caller's guarantee; the bio goes back to this set,
         // which `live` keeps alive until the count below.
         unsafe { bindings::bio_put(bio) };
-        self.freed_one();
+        // SAFETY: As above: the set is alive until `live` drops to zero,
+        // which happens inside this call, with nothing touched after it
+        // but the lock's release.
+        unsafe { (*this).freed_one() };
     }
 
     fn freed_one(&self) {

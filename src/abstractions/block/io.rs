@@ -75,6 +75,12 @@ pub(crate) const BIO_MAX_VECS: usize = 256;
 
 /// The pages of a bio being built. `'x` brands the pages: only pages
 /// borrowed from the owner that the bio keeps alive can be added.
+///
+/// # Invariants
+///
+/// `bio` was allocated by [`submit_write`] and is not submitted yet; its
+/// context holds the owner that every page borrowed for `'x` belongs to,
+/// until the bio completes.
 pub(crate) struct BioPages<'x> {
     bio: *mut bindings::bio,
     _brand: PhantomData<fn(&'x ()) -> &'x ()>,
@@ -104,6 +110,11 @@ impl<'x> BioPages<'x> {
 /// What a bio built by [`submit_write`] carries, in the front padding of
 /// the bio (no allocation of its own: a bio from the set's reserve comes
 /// with it).
+///
+/// # Invariants
+///
+/// Written once when the bio is allocated and read out once, when it
+/// completes or is put unsubmitted; `bios` is the set the bio came from.
 struct BioContext<T> {
     batch: Arc<IoBatch>,
     owner: Arc<T>,
@@ -226,7 +237,7 @@ where
         // bio was allocated from `bios` above and never submitted.
         unsafe {
             core::ptr::drop_in_place(ctx);
-            bios.free(bio);
+            BioSet::free(&raw const **bios, bio);
         }
         return Err(e);
     }
@@ -256,7 +267,7 @@ unsafe extern "C" fn write_end_io<T: Completion + Send + Sync + 'static>(bio: *m
     // SAFETY: The set is alive until its bios are freed, this one included;
     // we own the bio's last reference (from `BioSet::alloc`), and do not
     // use the set afterwards.
-    unsafe { (*bios).free(bio) };
+    unsafe { BioSet::free(bios, bio) };
     // Release the data before counting the completion: once the batch is
     // idle, the target may go away.
     owner.done(status);
