@@ -45,7 +45,8 @@ pub(crate) enum StatusType {
 /// gets them only when the implementation defines them (`#[vtable]`).
 #[vtable]
 pub(crate) trait Target: Sized + Send + Sync + 'static {
-    /// State a bio carries from `map` to `end_io` (`dm_per_bio_data`).
+    /// State a bio carries from `map` to `end_io` (`dm_per_bio_data`);
+    /// dropped in `end_io`'s context, which may be an interrupt.
     type PerBio: Send;
 
     /// Builds the target from the table line's arguments (`ctr`). On error,
@@ -53,7 +54,8 @@ pub(crate) trait Target: Sized + Send + Sync + 'static {
     fn ctr(ctx: &mut CtrContext<'_>, args: &Args<'_>) -> Result<Self>;
     /// Maps one bio; `pb` is `None` on entry.
     fn map(&self, bio: &mut Bio, pb: &mut Option<Self::PerBio>) -> MapResult;
-    /// Called when a mapped bio completes, with what `map` left in `pb`.
+    /// Called when a mapped bio completes, with what `map` left in `pb`,
+    /// in the bio's completion context: may be an interrupt, no sleeping.
     fn end_io(&self, bio: &mut Bio, pb: Option<Self::PerBio>, status: u8);
     /// Writes the status line.
     fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>);

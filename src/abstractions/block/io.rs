@@ -167,6 +167,13 @@ pub(crate) enum WriteKind {
 /// What the owner of a bio's pages does when the bio completes, in its
 /// completion context (may be an interrupt: no sleeping), before the
 /// owner reference is dropped and the batch counts the completion.
+///
+/// That drop runs in the completion context too: if it may be the last
+/// reference, nothing the owner holds may sleep when dropped (a table
+/// device, a bio set, a thread handle). And `done` may run before
+/// [`submit_write`] returns (the block layer ends an empty flush to a
+/// device without a write cache, or a bio past the end, at once), so the
+/// caller must not hold a lock that `done` takes.
 pub(crate) trait Completion {
     /// `status` is the bio's `blk_status_t` (0: success).
     fn done(&self, _status: u8) {}
@@ -176,6 +183,9 @@ pub(crate) trait Completion {
 /// 512-byte `sector` with room for `nr_vecs` pages. `fill` adds pages
 /// borrowed from `owner`; the bio holds `owner` until it completes, then
 /// `batch` counts the completion. Nothing is submitted if `fill` fails.
+///
+/// Process context (the allocation may sleep), and not from a bio's
+/// submission path (`map`): the bio set has no rescuer.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn submit_write<T, F>(
     bios: &Arc<BioSet>,
