@@ -693,7 +693,15 @@ pub fn check_with_data(
             // logged before plain ones of the same range that completed
             // earlier and wait for a flush (a superblock written plainly,
             // then with FUA).
+            //
+            // The target logs a FUA entry when its write completes, so the
+            // write's completion above the target cannot be before the
+            // moment this point of the log is already known to be at: of
+            // two candidates, a plain write that completed long ago while
+            // the cache was being switched (so may have been durable at
+            // completion) is not the one, if the log has moved past it.
             let fua_entry = e.flags & FLAG_FUA != 0;
+            let now = lo.max(t_prev);
             let exact = by_key.get_mut(&key).and_then(|q| {
                 let fits = |&i: &usize| {
                     if fua_entry {
@@ -702,7 +710,12 @@ pub fn check_with_data(
                         !writes[i].at_completion
                     }
                 };
-                let pick = q.iter().position(fits).unwrap_or(0);
+                let in_time = |i: &usize| !fua_entry || writes[*i].c_top >= now;
+                let pick = q
+                    .iter()
+                    .position(|i| fits(i) && in_time(i))
+                    .or_else(|| q.iter().position(fits))
+                    .unwrap_or(0);
                 q.remove(pick)
             });
             let Some(i) = exact.or_else(|| {
@@ -1390,6 +1403,45 @@ mod tests {
             end(3),
         ];
         assert!(check(&ev, TOP, PROBE, &log, true).is_err());
+    }
+
+    #[test]
+    fn a_fua_entry_is_not_a_plain_write_the_log_has_moved_past() {
+        // w1 plain at sector 8 completes (12 on the probe, 13 above) while
+        // the cache is being switched back on (11 to 15): it may have been
+        // durable at completion. The target saw the cache on: w1 waits for
+        // a flush. A mark (20, 21) moves the log past w1's completion. Then
+        // a FUA write w2 of the same range completes (32, 33) and is
+        // logged, then the flush (41 to 43) makes w1 durable. The FUA
+        // entry is w2's: w1, had it been logged at completion, would have
+        // come before the mark.
+        let mut l = io(10, "WS", 8, 8);
+        l.extend(io(30, "WFS", 8, 8));
+        l.extend(io(40, "FWS", 0, 0));
+        let mut ev = trace(&l);
+        ev.extend([
+            marker(5, "lwcache wt-begin"),
+            marker(6, "lwcache wt-end"),
+            marker(11, "lwcache wb-begin"),
+            marker(15, "lwcache wb-end"),
+            marker(20, "lwmark-begin m"),
+            marker(21, "lwmark-end m"),
+        ]);
+        ev.sort_by_key(|e| match e {
+            Event::Bio { t, .. } | Event::Marker { t, .. } => *t,
+        });
+        let mark = LogEntry {
+            mark: b"m".to_vec(),
+            ..entry(0, 0, 0, FLAG_MARK)
+        };
+        let log = [
+            mark,
+            entry(1, 8, 8, FLAG_FUA),
+            entry(2, 8, 8, 0),
+            entry(3, 0, 0, FLAG_FLUSH),
+            end(4),
+        ];
+        check(&ev, TOP, PROBE, &log, true).unwrap();
     }
 
     fn marker(t: u64, text: &str) -> Event {
