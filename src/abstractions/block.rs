@@ -47,6 +47,7 @@ impl BlockDevice {
 
     /// Where the device starts on its disk, in 512-byte sectors
     /// (`get_start_sect()`).
+    #[cfg_attr(not(CONFIG_FS_DAX), allow(dead_code))]
     pub(crate) fn start_sect(&self) -> u64 {
         // SAFETY: The device is open (invariant); `bd_start_sect` is set
         // when the partition is added and never changes.
