@@ -524,10 +524,20 @@ fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
             // The block layer drops FUA from a write to a device without
             // a write cache: the filesystem's FUA write then reaches the
             // probe as a plain one, durable at completion all the same.
+            // Only if that FUA write is the one in flight: the newest
+            // write of the range queued above before this completion (a
+            // superblock written with FUA once does not make every later
+            // plain write of it a stripped FUA one).
+            let last_queued = top_writes.get(&(discard, sector, nr)).and_then(|t| {
+                let before = t.queued.partition_point(|&q| q <= c);
+                before.checked_sub(1).map(|i| t.queued[i])
+            });
             let stripped = !fua
                 && top_fua.get(&(discard, sector, nr)).is_some_and(|q| {
                     let before = q.partition_point(|&t| t <= c);
-                    before > 0 && cache.maybe_off_during(q[before - 1], c)
+                    before > 0
+                        && last_queued == Some(q[before - 1])
+                        && cache.maybe_off_during(q[before - 1], c)
                 });
             // The target asks for the cache mode between the probe's and
             // the filesystem's view of the completion.
@@ -1403,6 +1413,42 @@ mod tests {
             end(3),
         ];
         assert!(check(&ev, TOP, PROBE, &log, true).is_err());
+    }
+
+    #[test]
+    fn a_plain_write_after_a_stripped_fua_one_of_its_range_waits_for_a_flush() {
+        // While the cache is off (5 to 21), a FUA write of sector 8 reaches
+        // the probe without FUA (stripped) and is durable at completion.
+        // Later, with the cache on, a plain write of the same range waits
+        // for the flush at 50, after a FUA write elsewhere (40) is logged:
+        // it is not a stripped FUA write just because its range had one.
+        let mut l = vec![
+            (10, TOP, "WFS", 8, 8, None),
+            (11, PROBE, "WS", 8, 8, None),
+            (12, PROBE, "WS", 8, 8, Some(0)),
+            (13, TOP, "WFS", 8, 8, Some(0)),
+        ];
+        l.extend(io(30, "WS", 8, 8));
+        l.extend(io(40, "WFS", 100, 8));
+        l.extend(io(50, "FWS", 0, 0));
+        let mut ev = trace(&l);
+        ev.extend([
+            marker(5, "lwcache wt-begin"),
+            marker(6, "lwcache wt-end"),
+            marker(20, "lwcache wb-begin"),
+            marker(21, "lwcache wb-end"),
+        ]);
+        ev.sort_by_key(|e| match e {
+            Event::Bio { t, .. } | Event::Marker { t, .. } => *t,
+        });
+        let log = [
+            entry(0, 8, 8, FLAG_FUA),
+            entry(1, 100, 8, FLAG_FUA),
+            entry(2, 8, 8, 0),
+            entry(3, 0, 0, FLAG_FLUSH),
+            end(4),
+        ];
+        check(&ev, TOP, PROBE, &log, true).unwrap();
     }
 
     #[test]
