@@ -12,10 +12,13 @@
 # block runs, each logged write's data against what the writers wrote.
 #
 # DURABILITY_SEEDS (default "1 2") and DURABILITY_SECONDS (default 6) size
-# the block runs, DURABILITY_ONLY picks devices (see want below); DURABILITY_TARGET=c runs the C target instead (a developer
-# check: it fails there, see README).
+# the block runs, DURABILITY_FS_SEEDS (default "7") the ext4 runs (one run
+# of the file workload per seed), DURABILITY_ONLY picks devices (see want
+# below); DURABILITY_TARGET=c runs the C target instead (a developer check:
+# it fails there, see README).
 . /extra/guest.sh
 seeds=${DURABILITY_SEEDS:-1 2}
+fs_seeds=${DURABILITY_FS_SEEDS:-7}
 secs=${DURABILITY_SECONDS:-6}
 impl=${DURABILITY_TARGET:-rust}
 # DURABILITY_ONLY="slow reorder flaky cache tiny-log" (the default: all)
@@ -88,11 +91,16 @@ fs_mark() {
 		fail "mark $2 failed"
 }
 
-# fs_run LABEL DATADEV LOGDEV: ext4 and the parallel file workload. With
-# TOGGLE_CACHE=1 the probe's write cache is switched meanwhile.
+# fs_run LABEL DATADEV LOGDEV: ext4 and the parallel file workload, once
+# per seed of DURABILITY_FS_SEEDS. With TOGGLE_CACHE=1 the probe's write
+# cache is switched meanwhile.
 fs_run() {
-	label=$1 data=$2 log=$3
-	step "$label: ext4 file workload"
+	for fs_seed in $fs_seeds; do fs_run_seed "$@" "$fs_seed"; done
+}
+
+fs_run_seed() {
+	label=$1 data=$2 log=$3 seed=$4
+	step "$label: ext4 file workload, seed $seed"
 	blkdiscard "$log" 2>/dev/null || true
 	probe_dev probe "$data"
 	dmsetup create lw --table "0 $(sectors /dev/mapper/probe) log-writes /dev/mapper/probe $log"
@@ -103,7 +111,7 @@ fs_run() {
 	fs_mark lw mkfs
 	mkdir -p /mnt/fs
 	mount /dev/mapper/lw /mnt/fs
-	lw-workload files /mnt/fs --threads 4 --ops 40 --seed 7 >/dev/null || fail "file workload failed"
+	lw-workload files /mnt/fs --threads 4 --ops 40 --seed "$seed" >/dev/null || fail "file workload failed"
 	fs_mark lw files
 	umount /mnt/fs
 	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_stop
