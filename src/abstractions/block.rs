@@ -7,6 +7,8 @@ pub(crate) mod bio;
 pub(crate) mod io;
 
 use crate::abstractions::bindings;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicI64, Ordering};
 use kernel::types::Opaque;
 
 /// An open block device (`struct block_device`).
@@ -116,6 +118,70 @@ impl BlockDevice {
                 || flags((*disk).part0) & ro != 0
                 || state & (1 << bindings::GD_READ_ONLY) != 0
         }
+    }
+}
+
+/// Keeps a block device open by holding one more reference to the
+/// `struct file` it was opened with (`bdev_file_open_by_dev()`, as
+/// device-mapper's table devices are), for as long as this value lives,
+/// whoever else closes it meanwhile: the device is closed by the last
+/// `fput()`. Derefs to the [`BlockDevice`].
+///
+/// # Invariants
+///
+/// `file` is a block device file of which this value owns one reference,
+/// and `bdev` is its block device (`file_bdev()`).
+pub(crate) struct BlockDeviceFile {
+    file: NonNull<bindings::file>,
+    bdev: *mut bindings::block_device,
+}
+
+// SAFETY: A file reference may be used and dropped (`fput()`) on any
+// thread; the block device is only reached through `&BlockDevice`, which
+// is `Sync`.
+unsafe impl Send for BlockDeviceFile {}
+// SAFETY: Shared access only reads the two pointers.
+unsafe impl Sync for BlockDeviceFile {}
+
+impl BlockDeviceFile {
+    /// Takes one more reference to `file` (`get_file()`).
+    ///
+    /// # Safety
+    ///
+    /// `file` must be a block device file on which the caller holds a
+    /// reference for the duration of this call.
+    pub(crate) unsafe fn get(file: NonNull<bindings::file>) -> Self {
+        // SAFETY: The file is alive (the caller's reference). This is the
+        // body of the static inline `get_file()`: a relaxed increment of
+        // `f_count`, an `atomic_long_t` whose counter is a naturally
+        // aligned `i64` on 64-bit.
+        unsafe {
+            AtomicI64::from_ptr(&raw mut (*file.as_ptr()).f_count.counter)
+                .fetch_add(1, Ordering::Relaxed)
+        };
+        // SAFETY: A block device file, alive (we hold a reference now).
+        let bdev = unsafe { bindings::file_bdev(file.as_ptr()) };
+        // INVARIANT: we own the reference taken above; `bdev` is its
+        // device.
+        BlockDeviceFile { file, bdev }
+    }
+}
+
+impl core::ops::Deref for BlockDeviceFile {
+    type Target = BlockDevice;
+
+    fn deref(&self) -> &BlockDevice {
+        // SAFETY: The device stays open while our file reference lives,
+        // that is at least as long as `self` is borrowed (invariant).
+        unsafe { BlockDevice::from_raw(self.bdev) }
+    }
+}
+
+impl Drop for BlockDeviceFile {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference to `file` (invariant); the last
+        // `fput()` closes the device, here or in a deferred work item.
+        unsafe { bindings::fput(self.file.as_ptr()) };
     }
 }
 

@@ -6,11 +6,12 @@
 
 use crate::abstractions::bindings;
 use crate::abstractions::block::bio::Bio;
-use crate::abstractions::block::{write_cache_enabled, BlockDevice};
+use crate::abstractions::block::{write_cache_enabled, BlockDevice, BlockDeviceFile};
 use crate::abstractions::page::noio_scope;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
 use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::error::{code::EBUSY, to_result, Error, Result};
 use kernel::prelude::vtable;
@@ -129,48 +130,88 @@ impl<'a> Args<'a> {
     }
 }
 
-/// A device a table line refers to, held open until this value drops
-/// (`dm_get_device`/`dm_put_device`).
+/// A device a table line refers to (`dm_get_device`), open while this
+/// value lives. Derefs to the [`BlockDevice`].
+///
+/// It holds references of its own to what it hands out (the file dm opened
+/// the device with, and its DAX device), so it stays valid for as long as
+/// it lives, even if safe code keeps it past the target's `dtr`. Device
+/// mapper's own reference (`dm_put_device`, which needs the table) is not
+/// this value's: the `dtr` callback puts it after the target is dropped.
 ///
 /// # Invariants
 ///
-/// `dev` was returned by `dm_get_device(ti, ...)` and is put exactly once,
-/// in `drop`. `ti` outlives this value: table devices are only created in
-/// `ctr` and live inside the target, which is dropped in `dtr` before dm
-/// frees `ti`.
+/// `dm_dev` identifies the `dm_dev` this was made from and is never
+/// dereferenced (dm frees it in the table's `dtr`, which may come first).
+/// `dax`, if not null, is a reference to the device's DAX device that this
+/// value owns (`fs_dax_get_by_bdev`).
 pub(crate) struct TableDev {
-    ti: *mut bindings::dm_target,
-    dev: *mut bindings::dm_dev,
+    dm_dev: *mut bindings::dm_dev,
+    bdev: BlockDeviceFile,
+    #[cfg(CONFIG_FS_DAX)]
+    dax: *mut bindings::dax_device,
+    name: [u8; 16],
 }
 
-// SAFETY: A `dm_dev` may be used and put from any thread.
+// SAFETY: `dm_dev` is only compared; a DAX device reference may be used
+// and put on any thread; `BlockDeviceFile` is `Send`.
 unsafe impl Send for TableDev {}
-// SAFETY: Shared access only reads immutable fields of the `dm_dev`.
+// SAFETY: Shared access only reads the fields.
 unsafe impl Sync for TableDev {}
 
 impl TableDev {
-    fn raw(&self) -> &bindings::dm_dev {
-        // SAFETY: `dev` is valid until we put it (invariant).
-        unsafe { &*self.dev }
+    /// Makes the value for `dm_dev`, taking references of its own.
+    ///
+    /// # Safety
+    ///
+    /// `dm_dev` must be a live `dm_dev` (from `dm_get_device`).
+    unsafe fn new(dm_dev: *mut bindings::dm_dev) -> Self {
+        // SAFETY: The caller's guarantee.
+        let raw = unsafe { &*dm_dev };
+        // SAFETY: dm holds `bdev_file` open while `dm_dev` is live.
+        let bdev = unsafe { BlockDeviceFile::get(NonNull::new_unchecked(raw.bdev_file)) };
+        // The kernel's `c_char` is `u8` on every architecture.
+        let name: [u8; 16] = raw.name;
+        // INVARIANT: `dax` is a reference we took, or null.
+        TableDev {
+            dm_dev,
+            #[cfg(CONFIG_FS_DAX)]
+            dax: if raw.dax_dev.is_null() {
+                core::ptr::null_mut()
+            } else {
+                let mut start = 0u64;
+                // SAFETY: The device is open; no holder is claimed, so this
+                // only takes a reference (null if the device went away).
+                unsafe {
+                    bindings::fs_dax_get_by_bdev(
+                        bdev.as_ptr(),
+                        &mut start,
+                        core::ptr::null_mut(),
+                        core::ptr::null(),
+                    )
+                }
+            },
+            bdev,
+            name,
+        }
     }
 
     /// The block device, open while this value lives.
     pub(crate) fn bdev(&self) -> &BlockDevice {
-        // SAFETY: dm keeps the device open until `dm_put_device`, which
-        // runs only when `self` drops (invariant): after the borrow ends.
-        unsafe { BlockDevice::from_raw(self.raw().bdev) }
+        &self.bdev
     }
 
     /// The name dm shows for the device, `major:minor`.
     pub(crate) fn name(&self) -> &CStr {
-        // SAFETY: `name` is a NUL-terminated array inside the `dm_dev`.
-        unsafe { CStr::from_char_ptr(self.raw().name.as_ptr()) }
+        let end = self.name.iter().position(|&b| b == 0).unwrap_or(0);
+        CStr::from_bytes_with_nul(&self.name[..=end]).unwrap_or(kernel::c_str!(""))
     }
 
-    /// The DAX device behind it (`dm_dev.dax_dev`), null if none.
+    /// The DAX device behind it (`dm_dev.dax_dev`), null if none; valid
+    /// while this value lives.
     #[cfg(CONFIG_FS_DAX)]
     fn dax_dev(&self) -> *mut bindings::dax_device {
-        self.raw().dax_dev
+        self.dax
     }
 }
 
@@ -182,10 +223,13 @@ impl core::ops::Deref for TableDev {
     }
 }
 
+#[cfg(CONFIG_FS_DAX)]
 impl Drop for TableDev {
     fn drop(&mut self) {
-        // SAFETY: `ti` is alive and `dev` was got from it (invariant).
-        unsafe { bindings::dm_put_device(self.ti, self.dev) };
+        if !self.dax.is_null() {
+            // SAFETY: Our reference (invariant), taken without a holder.
+            unsafe { bindings::fs_put_dax(self.dax, core::ptr::null_mut()) };
+        }
     }
 }
 
@@ -193,16 +237,16 @@ impl Drop for TableDev {
 ///
 /// # Invariants
 ///
-/// `ti` is the target this value was made for in `ctr`; like [`TableDev`],
-/// the value lives inside the target, which is dropped in `dtr` before dm
-/// frees `ti`, its table and the mapped device.
+/// `disk` is the mapped device's disk, of which this value owns a
+/// reference (so it and its request queue stay allocated).
 pub(crate) struct OwnDevice {
-    ti: *mut bindings::dm_target,
+    disk: NonNull<bindings::gendisk>,
 }
 
-// SAFETY: Only immutable pointers are read, from any thread.
+// SAFETY: A disk reference may be used and put on any thread.
 unsafe impl Send for OwnDevice {}
-// SAFETY: As above.
+// SAFETY: Shared access only reads the queue limits, as the block layer
+// does without a lock.
 unsafe impl Sync for OwnDevice {}
 
 impl OwnDevice {
@@ -210,13 +254,16 @@ impl OwnDevice {
     /// `queue/write_cache` says "write back"). When it is off, the block
     /// layer drops flushes and FUA before they reach the target.
     pub(crate) fn has_write_cache(&self) -> bool {
-        // SAFETY: `ti`, its table, mapped device and disk are alive while
-        // the target is (invariant); the disk's queue lives as long as the
-        // disk.
-        unsafe {
-            let md = bindings::dm_table_get_md((*self.ti).table);
-            write_cache_enabled(&raw const (*(*bindings::dm_disk(md)).queue).limits)
-        }
+        // SAFETY: We hold a reference to the disk (invariant), and a disk
+        // holds its queue until it is released.
+        unsafe { write_cache_enabled(&raw const (*(*self.disk.as_ptr()).queue).limits) }
+    }
+}
+
+impl Drop for OwnDevice {
+    fn drop(&mut self) {
+        // SAFETY: We own a reference to the disk (invariant).
+        unsafe { bindings::put_disk(self.disk.as_ptr()) };
     }
 }
 
@@ -228,6 +275,9 @@ impl OwnDevice {
 /// callback runs on it before `ctr` returns) for `'a`.
 pub(crate) struct CtrContext<'a> {
     ti: *mut bindings::dm_target,
+    /// The devices got for this target, which `dtr` (or a failed `ctr`)
+    /// puts.
+    devices: KVec<*mut bindings::dm_dev>,
     _p: PhantomData<&'a mut bindings::dm_target>,
 }
 
@@ -244,8 +294,16 @@ impl CtrContext<'_> {
 
     /// The mapped device this target is being built for.
     pub(crate) fn own_device(&mut self) -> OwnDevice {
-        // INVARIANT: made for this `ti`, and stored inside the target.
-        OwnDevice { ti: self.ti }
+        // SAFETY: `ti`, its table and mapped device are valid during
+        // `ctr`; the disk exists as long as the mapped device does, and
+        // `get_device` takes a reference to it (`put_disk` drops it).
+        let disk = unsafe {
+            let disk = bindings::dm_disk(bindings::dm_table_get_md(self.ti().table));
+            bindings::get_device(&raw mut (*(*disk).part0).bd_device);
+            NonNull::new_unchecked(disk)
+        };
+        // INVARIANT: we took a reference to the disk above.
+        OwnDevice { disk }
     }
 
     /// Length of the target in 512-byte sectors.
@@ -255,6 +313,8 @@ impl CtrContext<'_> {
 
     /// Opens `path` with the table's mode (`dm_get_device`).
     pub(crate) fn get_device(&mut self, path: &CStr) -> Result<TableDev> {
+        // Room first, so that a device got is always recorded for `dtr`.
+        self.devices.reserve(1, GFP_KERNEL)?;
         let mut dev = core::ptr::null_mut();
         // SAFETY: `ti` and its table are valid during `ctr`; `path` is
         // NUL-terminated.
@@ -262,8 +322,10 @@ impl CtrContext<'_> {
             let mode = bindings::dm_table_get_mode(self.ti().table);
             bindings::dm_get_device(self.ti, path.as_char_ptr(), mode, &mut dev)
         })?;
-        // INVARIANT: `dev` came from `dm_get_device(ti, ..)`.
-        Ok(TableDev { ti: self.ti, dev })
+        self.devices.push(dev, GFP_KERNEL)?;
+        // SAFETY: `dm_get_device` succeeded, so `dev` is live (until the
+        // `dm_put_device` of `dtr` or of a failed `ctr`).
+        Ok(unsafe { TableDev::new(dev) })
     }
 
     /// Asks dm to send empty flushes here (`num_flush_bios`,
@@ -330,22 +392,28 @@ impl QueueLimits<'_> {
 /// # Invariants
 ///
 /// `callout` and `data` are the pair dm passed to `iterate_devices` for
-/// the target `ti`, valid to call together for `'a`.
+/// the target `ti`, valid to call together for `'a`; `devices` are the
+/// live `dm_dev`s the target got in `ctr`.
 pub(crate) struct DeviceIterator<'a> {
     ti: *mut bindings::dm_target,
     callout: bindings::iterate_devices_callout_fn,
     data: *mut core::ffi::c_void,
-    _p: PhantomData<&'a ()>,
+    devices: &'a [*mut bindings::dm_dev],
 }
 
 impl DeviceIterator<'_> {
     /// Reports `dev` as mapping `len` sectors from `start`; returns the
     /// callout's result, which `iterate_devices` should return when
-    /// non-zero.
+    /// non-zero. A device this target did not get in its `ctr` (kept from
+    /// another table, say) is not reported: it returns 0.
     pub(crate) fn visit(&mut self, dev: &TableDev, start: u64, len: u64) -> i32 {
+        if !self.devices.contains(&dev.dm_dev) {
+            return 0;
+        }
         match self.callout {
-            // SAFETY: dm passed this callout and its data for this call.
-            Some(f) => unsafe { f(self.ti, dev.dev, start, len, self.data) },
+            // SAFETY: dm passed this callout and its data for this call;
+            // `dev.dm_dev` is one of the target's live devices (checked).
+            Some(f) => unsafe { f(self.ti, dev.dm_dev, start, len, self.data) },
             None => 0,
         }
     }
@@ -544,14 +612,41 @@ mod dax {
     }
 }
 
+/// What `ti->private` holds: the target, and the devices it got in `ctr`,
+/// which `dtr` puts once the target (with its [`TableDev`]s) is dropped.
+struct Instance<T> {
+    target: T,
+    devices: KVec<*mut bindings::dm_dev>,
+}
+
 /// # Safety
 ///
 /// `ti` must be a target whose `private` was set by `ctr_cb::<T>` and not
 /// yet destroyed, for all of `'a`.
+unsafe fn instance<'a, T: Target>(ti: *mut bindings::dm_target) -> &'a Instance<T> {
+    // SAFETY: `private` is `ctr_cb`'s `KBox<Instance<T>>` in foreign form,
+    // which `dtr_cb` takes back only after `'a` (the caller's guarantee).
+    unsafe { <KBox<Instance<T>> as ForeignOwnable>::borrow((*ti).private) }
+}
+
+/// # Safety
+///
+/// As for [`instance`].
 unsafe fn target<'a, T: Target>(ti: *mut bindings::dm_target) -> &'a T {
-    // SAFETY: `private` is `ctr_cb`'s `KBox<T>` in foreign form, which
-    // `dtr_cb` takes back only after `'a` (the caller's guarantee).
-    unsafe { <KBox<T> as ForeignOwnable>::borrow((*ti).private) }
+    // SAFETY: The caller's guarantee.
+    &unsafe { instance::<T>(ti) }.target
+}
+
+/// Puts the devices a target got (`dm_put_device`).
+///
+/// # Safety
+///
+/// `ti` must be valid and `devices` devices got for it and not put yet.
+unsafe fn put_devices(ti: *mut bindings::dm_target, devices: &[*mut bindings::dm_dev]) {
+    for &dev in devices {
+        // SAFETY: The caller's guarantee.
+        unsafe { bindings::dm_put_device(ti, dev) };
+    }
 }
 
 /// The room dm reserved in front of `bio` for an `Option<T::PerBio>`. It
@@ -581,19 +676,31 @@ unsafe extern "C" fn ctr_cb<T: Target>(
 ) -> i32 {
     let mut ctx = CtrContext {
         ti,
+        devices: KVec::new(),
         _p: PhantomData,
     };
     // SAFETY: dm passes `argc` valid strings that outlive `ctr`.
     let args = unsafe { Args::new(argc, argv) };
     // The room first: once `T::ctr` returns, the target exists (its
     // threads run, its devices are held), and nothing may fail after that.
-    let room = match KBox::<T>::new_uninit(GFP_KERNEL) {
+    let room = match KBox::<Instance<T>>::new_uninit(GFP_KERNEL) {
         Ok(room) => room,
         Err(e) => return Error::from(e).to_errno(),
     };
     let target = match T::ctr(&mut ctx, &args) {
-        Ok(t) => KBox::write(room, t),
-        Err(e) => return e.to_errno(),
+        Ok(target) => KBox::write(
+            room,
+            Instance {
+                target,
+                devices: ctx.devices,
+            },
+        ),
+        Err(e) => {
+            // SAFETY: Got for `ti` in this `ctr`; the target, with its
+            // `TableDev`s, is gone.
+            unsafe { put_devices(ti, &ctx.devices) };
+            return e.to_errno();
+        }
     };
     // SAFETY: `ti` is valid and ours during `ctr`.
     unsafe {
@@ -613,7 +720,12 @@ unsafe extern "C" fn ctr_cb<T: Target>(
 unsafe extern "C" fn dtr_cb<T: Target>(ti: *mut bindings::dm_target) {
     // SAFETY: `private` is the box `ctr_cb` gave away with `into_foreign`;
     // dm calls `dtr` once, after every other callback.
-    drop(unsafe { <KBox<T> as ForeignOwnable>::from_foreign((*ti).private) });
+    let instance = unsafe { <KBox<Instance<T>> as ForeignOwnable>::from_foreign((*ti).private) };
+    let Instance { target, devices } = KBox::into_inner(instance);
+    // The target first: its threads and bios use the devices.
+    drop(target);
+    // SAFETY: Got for `ti` in `ctr` and not put since.
+    unsafe { put_devices(ti, &devices) };
 }
 
 /// Device-mapper's `map` callback for target type `T`.
@@ -752,14 +864,15 @@ unsafe extern "C" fn iterate_devices_cb<T: Target>(
     callout: bindings::iterate_devices_callout_fn,
     data: *mut core::ffi::c_void,
 ) -> i32 {
+    // SAFETY: The target is constructed.
+    let instance = unsafe { instance::<T>(ti) };
     let mut it = DeviceIterator {
         ti,
         callout,
         data,
-        _p: PhantomData,
+        devices: &instance.devices,
     };
-    // SAFETY: The target is constructed.
-    unsafe { target::<T>(ti) }.iterate_devices(&mut it)
+    instance.target.iterate_devices(&mut it)
 }
 
 /// Device-mapper's `prepare_ioctl` callback for target type `T`.
