@@ -257,10 +257,12 @@ impl dm::Target for LogWrites {
         }
         // Validated before anything is written: a refused log stays as it
         // was.
+        let bios = log_thread::new_bio_set()
+            .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let end = if opts.append {
             let owned = ownership::owned(logdev.devt());
             Some(
-                append::find_end(&logdev, sector_size, owned).map_err(|why| {
+                append::find_end(&bios, &logdev, sector_size, owned).map_err(|why| {
                     ctx.set_error(why);
                     EINVAL
                 })?,
@@ -268,7 +270,7 @@ impl dm::Target for LogWrites {
         } else {
             None
         };
-        let shared = Shared::new(dev, logdev, sector_size, end, opts.max_held())
+        let shared = Shared::new(bios, dev, logdev, sector_size, end, opts.max_held())
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let batch =
             IoBatch::new().inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
@@ -409,7 +411,7 @@ impl dm::Target for LogWrites {
         // The table this one replaces wrote its last entries when it was
         // suspended, after our constructor looked: find the end again.
         let owned = ownership::owned(s.logdev.devt());
-        let end = append::find_end(&s.logdev, s.sector_size, owned).map_err(|why| {
+        let end = append::find_end(&s.bios, &s.logdev, s.sector_size, owned).map_err(|why| {
             dm_warn!("append: {}", why.to_str().unwrap_or("?"));
             EINVAL
         })?;

@@ -8,6 +8,7 @@
 //!
 //! Safe code on top of the abstractions.
 
+use crate::abstractions::block::bio::BioSet;
 use crate::abstractions::block::io::read_sync;
 use crate::abstractions::device_mapper::{dm_warn, TableDev};
 use crate::logformat::{EntryHeader, Super};
@@ -33,6 +34,7 @@ pub(crate) struct LogEnd {
 /// past the count are an older log's. On failure returns the constructor's
 /// error text (the kernel log has the details).
 pub(crate) fn find_end(
+    bios: &BioSet,
     logdev: &TableDev,
     sector_size: u32,
     count_is_exact: bool,
@@ -43,7 +45,7 @@ pub(crate) fn find_end(
     let mut buf =
         KVec::from_elem(0u8, ss, GFP_KERNEL).map_err(|_| c_str!("Cannot allocate context"))?;
     let read = |sector: u64, buf: &mut [u8]| {
-        read_sync(logdev, sector, buf).map_err(|e| {
+        read_sync(bios, logdev, sector, buf).map_err(|e| {
             dm_warn!(
                 "append: reading log sector {}: error {}",
                 sector,

@@ -406,10 +406,23 @@ pub(crate) struct Shared {
     pub(crate) sector_shift: u32,
 }
 
+/// The private bio set of [`Shared::bios`]: made first, for the reads of
+/// `append` in the constructor.
+pub(crate) fn new_bio_set() -> Result<Arc<BioSet>> {
+    Arc::pin_init(
+        BioSet::new(
+            LOG_BIO_RESERVE,
+            crate::abstractions::block::io::BIO_CONTEXT_PAD,
+        ),
+        GFP_KERNEL,
+    )
+}
+
 impl Shared {
     /// The state of a new log, or with `append` of the existing one that
     /// ends there.
     pub(crate) fn new(
+        bios: Arc<BioSet>,
         dev: TableDev,
         logdev: TableDev,
         sector_size: u32,
@@ -417,13 +430,6 @@ impl Shared {
         max_held: u64,
     ) -> Result<Arc<Shared>> {
         let flushes = IoBatch::new()?;
-        let bios = Arc::pin_init(
-            BioSet::new(
-                LOG_BIO_RESERVE,
-                crate::abstractions::block::io::BIO_CONTEXT_PAD,
-            ),
-            GFP_KERNEL,
-        )?;
         let headers = PageReserve::new(LOG_BIO_RESERVE as usize)?;
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);

@@ -304,38 +304,39 @@ pub(crate) fn plugged<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Reads `buf.len()` bytes (at most a page, a multiple of 512) at 512-byte
-/// `sector` of `dev` into `buf`, waiting for the read. Process context only
-/// (the constructor).
-pub(crate) fn read_sync(dev: &BlockDevice, sector: u64, buf: &mut [u8]) -> Result {
+/// `sector` of `dev` into `buf`, waiting for the read. The bio comes from
+/// `bios`, not from the kernel's shared `fs_bio_set`: while a device above
+/// is suspended, bios of that set may be held there, and a reserve they
+/// hold up must not be the one this read waits on. Process context.
+pub(crate) fn read_sync(bios: &BioSet, dev: &BlockDevice, sector: u64, buf: &mut [u8]) -> Result {
     let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
     if buf.len() > crate::abstractions::page::PAGE_SIZE || len % 512 != 0 {
         return Err(EINVAL);
     }
     let page = NoIoPage::new()?;
-    // SAFETY: `dev` holds a reference on its block device; `fs_bio_set` is
-    // the kernel's general-purpose bio set, initialised at boot.
+    // SAFETY: `dev` is open while borrowed; one vector.
     let bio = unsafe {
-        bindings::bio_alloc_bioset(
+        bios.alloc(
             dev.as_ptr(),
             1,
             bindings::req_op_REQ_OP_READ,
-            bindings::GFP_KERNEL,
-            core::ptr::addr_of_mut!(bindings::fs_bio_set),
+            bindings::GFP_NOIO,
         )
     };
     if bio.is_null() {
         return Err(ENOMEM);
     }
     // SAFETY: `bio` is ours and unsubmitted; `page` outlives the bio, which
-    // is waited for and put below, before `page` drops.
+    // is waited for and freed below, before `page` drops; `bios` is
+    // borrowed, so alive after the free.
     let r = unsafe {
         (*bio).bi_iter.bi_sector = sector;
-        if bindings::bio_add_page(bio, page.as_ptr(), len, 0) as u32 != len {
-            bindings::bio_put(bio);
-            return Err(EIO);
-        }
-        let r = bindings::submit_bio_wait(bio);
-        bindings::bio_put(bio);
+        let r = if bindings::bio_add_page(bio, page.as_ptr(), len, 0) as u32 != len {
+            -(bindings::EIO as i32)
+        } else {
+            bindings::submit_bio_wait(bio)
+        };
+        BioSet::free(bios, bio);
         r
     };
     kernel::error::to_result(r)?;
