@@ -182,7 +182,8 @@ pub(crate) trait Completion {
 /// Builds and submits one write bio, allocated from `bios`, to `dev` at
 /// 512-byte `sector` with room for `nr_vecs` pages. `fill` adds pages
 /// borrowed from `owner`; the bio holds `owner` until it completes, then
-/// `batch` counts the completion. Nothing is submitted if `fill` fails.
+/// `batch` counts the completion. Nothing is submitted if `fill` fails, or
+/// (`EINVAL`) if it added nothing to a write that is not a flush.
 ///
 /// Process context (the allocation may sleep), and not from a bio's
 /// submission path (`map`): the bio set has no rescuer.
@@ -242,7 +243,17 @@ where
         bio,
         _brand: PhantomData,
     };
-    if let Err(e) = fill(&mut pages, owner_ref) {
+    // A plain or FUA write must carry data: an empty one is not a request
+    // the block layer defines (only an empty flush is).
+    let filled = fill(&mut pages, owner_ref).and_then(|()| {
+        // SAFETY: `bio` is ours and unsubmitted.
+        if kind != WriteKind::Flush && unsafe { (*bio).bi_iter.bi_size } == 0 {
+            Err(EINVAL)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = filled {
         // SAFETY: The context was written above and is dropped once; the
         // bio was allocated from `bios` above and never submitted.
         unsafe {
