@@ -295,13 +295,12 @@ impl dm::Target for LogWrites {
         })
     }
 
-    fn map(&self, bio: &mut Bio, pb: &mut Option<Pending>) -> MapResult {
+    fn map(&self, bio: &mut Bio, pb: &mut Option<Pending>) -> MapResult<'_> {
         let flush = bio.is_preflush();
         let discard = bio.op() == ReqOp::Discard;
         let logging = self.shared.enabled.load(Ordering::Relaxed);
         if !logging || !bio.is_write() || (bio.sectors() == 0 && !flush) {
-            bio.set_dev(&self.shared.dev);
-            return MapResult::Remapped;
+            return MapResult::Remap(&self.shared.dev);
         }
         let mut flags = 0;
         if flush {
@@ -354,8 +353,7 @@ impl dm::Target for LogWrites {
         if discard && !self.dev_discards.load(Ordering::Relaxed) {
             return MapResult::Complete;
         }
-        bio.set_dev(&self.shared.dev);
-        MapResult::Remapped
+        MapResult::Remap(&self.shared.dev)
     }
 
     fn end_io(&self, bio: &mut Bio, pb: Option<Pending>, status: u8) {

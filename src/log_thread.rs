@@ -615,7 +615,7 @@ fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: Job, mut header: ReservedP
         let start = page;
         submit_write(
             &s.bios,
-            &s.logdev,
+            s.logdev.bdev_file(),
             sector,
             WriteKind::Plain,
             (n + usize::from(with_header)) as u16,
@@ -666,7 +666,7 @@ fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
     // preflush makes them durable before it, and FUA makes it durable.
     submit_write(
         &s.bios,
-        &s.logdev,
+        s.logdev.bdev_file(),
         0,
         WriteKind::Durable,
         1,
@@ -719,7 +719,7 @@ fn send_target_flush(s: &Arc<Shared>) -> Result {
     let owner = Arc::new(OwnFlush { shared: s.clone() }, GFP_KERNEL)?;
     let r = submit_write(
         &s.bios,
-        &s.dev,
+        s.dev.bdev_file(),
         0,
         WriteKind::Flush,
         0,

@@ -167,6 +167,14 @@ impl BlockDeviceFile {
     }
 }
 
+impl Clone for BlockDeviceFile {
+    fn clone(&self) -> Self {
+        // SAFETY: A block device file, on which `self` holds a reference
+        // (invariant).
+        unsafe { BlockDeviceFile::get(self.file) }
+    }
+}
+
 impl core::ops::Deref for BlockDeviceFile {
     type Target = BlockDevice;
 

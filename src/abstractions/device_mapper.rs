@@ -20,9 +20,12 @@ use kernel::types::{ForeignOwnable, Opaque};
 use kernel::ThisModule;
 
 /// What `map` did with a bio.
-pub(crate) enum MapResult {
-    /// The bio was remapped ([`Bio::set_dev`]); dm submits it.
-    Remapped,
+pub(crate) enum MapResult<'a> {
+    /// Send the bio to this device, one the target got in its `ctr` (dm
+    /// holds those open until every bio of the table has completed); dm
+    /// submits it. The sector is the bio's, as the target left it. Any
+    /// other device fails the bio, as [`MapResult::Kill`] does.
+    Remap(&'a TableDev),
     /// Complete the bio now, successfully, without passing it down; the
     /// target's `end_io` still runs.
     Complete,
@@ -54,7 +57,7 @@ pub(crate) trait Target: Sized + Send + Sync + 'static {
     /// set the message with [`CtrContext::set_error`].
     fn ctr(ctx: &mut CtrContext<'_>, args: &Args<'_>) -> Result<Self>;
     /// Maps one bio; `pb` is `None` on entry.
-    fn map(&self, bio: &mut Bio, pb: &mut Option<Self::PerBio>) -> MapResult;
+    fn map<'a>(&'a self, bio: &mut Bio, pb: &mut Option<Self::PerBio>) -> MapResult<'a>;
     /// Called when a mapped bio completes, with what `map` left in `pb`,
     /// in the bio's completion context: may be an interrupt, no sleeping.
     fn end_io(&self, bio: &mut Bio, pb: Option<Self::PerBio>, status: u8);
@@ -198,6 +201,12 @@ impl TableDev {
 
     /// The block device, open while this value lives.
     pub(crate) fn bdev(&self) -> &BlockDevice {
+        &self.bdev
+    }
+
+    /// The reference that keeps the block device open, for I/O that may
+    /// outlive a borrow of this value (it takes one of its own).
+    pub(crate) fn bdev_file(&self) -> &BlockDeviceFile {
         &self.bdev
     }
 
@@ -740,7 +749,7 @@ unsafe extern "C" fn map_cb<T: Target>(
     bio: *mut bindings::bio,
 ) -> i32 {
     // SAFETY: dm calls `map` on a constructed target with its own clone bio.
-    let (t, pb, b) = unsafe { (target::<T>(ti), per_bio::<T>(bio), Bio::from_raw(bio)) };
+    let (instance, pb, b) = unsafe { (instance::<T>(ti), per_bio::<T>(bio), Bio::from_raw(bio)) };
     // The per-bio area is uninitialised: write, don't assign (no drop),
     // and only then take a reference.
     // SAFETY: `pb` points to room for an `Option<T::PerBio>`, which no one
@@ -749,9 +758,23 @@ unsafe extern "C" fn map_cb<T: Target>(
         pb.write(None);
         &mut *pb
     };
-    let r = noio_scope(|| t.map(b, pb));
+    let r = noio_scope(|| instance.target.map(b, pb));
     match r {
-        MapResult::Remapped => bindings::DM_MAPIO_REMAPPED as i32,
+        MapResult::Remap(dev) if instance.devices.contains(&dev.dm_dev) => {
+            // SAFETY: The device is one of the table's, which dm keeps open
+            // until the table is destroyed, after all its bios completed.
+            unsafe { b.set_dev(dev) };
+            bindings::DM_MAPIO_REMAPPED as i32
+        }
+        MapResult::Remap(_) => {
+            dm_print(
+                Level::Warn,
+                crate::DM_MSG_PREFIX,
+                format_args!("map: a bio was remapped to a device the target does not hold"),
+            );
+            *pb = None;
+            bindings::DM_MAPIO_KILL as i32
+        }
         MapResult::Complete => {
             // SAFETY: The bio is ours to complete; `end_io` will find `pb`.
             unsafe { bindings::bio_endio(bio) };

@@ -112,7 +112,12 @@ impl Bio {
 
     /// Sends the bio to `dev` (`bio_set_dev()`, whose static inline body
     /// this mirrors).
-    pub(crate) fn set_dev(&mut self, dev: &BlockDevice) {
+    ///
+    /// # Safety
+    ///
+    /// `dev` must stay open until the bio has completed (the borrow may
+    /// end sooner).
+    pub(crate) unsafe fn set_dev(&mut self, dev: &BlockDevice) {
         let bdev = dev.as_ptr();
         // SAFETY: The bio is valid and ours to change (invariant).
         let bio = unsafe { &mut *self.0.get() };

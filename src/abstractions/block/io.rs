@@ -6,7 +6,7 @@
 
 use crate::abstractions::bindings;
 use crate::abstractions::block::bio::BioSet;
-use crate::abstractions::block::BlockDevice;
+use crate::abstractions::block::{BlockDevice, BlockDeviceFile};
 use crate::abstractions::page::{NoIoPage, PAGE_SIZE};
 use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::marker::PhantomData;
@@ -118,13 +118,16 @@ impl<'x> BioPages<'x> {
 struct BioContext<T> {
     batch: Arc<IoBatch>,
     owner: Arc<T>,
+    /// Keeps the device open until the bio has completed, however soon
+    /// the submitter lets go of it.
+    dev: BlockDeviceFile,
     /// The set the bio came from: valid until the bio is freed, since
     /// dropping the set waits for that.
     bios: *const BioSet,
 }
 
 /// Front padding a [`BioSet`] needs for [`submit_write`]: a
-/// [`BioContext`], whatever its owner type (three pointers), kept at the
+/// [`BioContext`], whatever its owner type (five pointers), kept at the
 /// bio's alignment.
 pub(crate) const BIO_CONTEXT_PAD: u32 = {
     let size = core::mem::size_of::<BioContext<IoBatch>>();
@@ -190,7 +193,7 @@ pub(crate) trait Completion {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn submit_write<T, F>(
     bios: &Arc<BioSet>,
-    dev: &BlockDevice,
+    dev: &BlockDeviceFile,
     sector: u64,
     kind: WriteKind,
     nr_vecs: u16,
@@ -217,9 +220,11 @@ where
             bindings::req_op_REQ_OP_WRITE | 1 << bindings::req_flag_bits___REQ_PREFLUSH
         }
     };
-    // SAFETY: `dev` is open while borrowed; `nr_vecs` was checked above.
-    // GFP_NOIO may sleep, so the allocation waits for the set's reserve
-    // rather than fail.
+    // The bio's own reference to the device, taken before the bio exists.
+    let dev = dev.clone();
+    // SAFETY: `dev` is open until the bio completes (the context below
+    // holds it); `nr_vecs` was checked above. GFP_NOIO may sleep, so the
+    // allocation waits for the set's reserve rather than fail.
     let bio = unsafe { bios.alloc(dev.as_ptr(), nr_vecs, opf, bindings::GFP_NOIO) };
     if bio.is_null() {
         return Err(ENOMEM);
@@ -231,6 +236,7 @@ where
         ctx.write(BioContext {
             batch: batch.clone(),
             owner,
+            dev,
             bios: &raw const **bios,
         });
         ctx
@@ -284,11 +290,19 @@ unsafe extern "C" fn write_end_io<T: Completion + Send + Sync + 'static>(bio: *m
     // padding, where `submit_write` wrote the context: it is read out once,
     // before the bio (and with it the padding) is freed.
     let (ctx, status) = unsafe { (BioContext::<T>::slot(bio).read(), (*bio).bi_status) };
-    let BioContext { batch, owner, bios } = ctx;
+    let BioContext {
+        batch,
+        owner,
+        dev,
+        bios,
+    } = ctx;
     // SAFETY: The set is alive until its bios are freed, this one included;
     // we own the bio's last reference (from `BioSet::alloc`), and do not
     // use the set afterwards.
     unsafe { BioSet::free(bios, bio) };
+    // The bio is gone: the device may close (`fput()` defers that out of
+    // interrupt context).
+    drop(dev);
     // Release the data before counting the completion: once the batch is
     // idle, the target may go away.
     owner.done(status);
