@@ -5,7 +5,8 @@
 #
 #   make              build the kernel if needed, then rust_dm_logwrites.ko
 #   make kdir         print the kernel build directory
-#   make check        rustfmt --check and clippy (warnings are errors)
+#   make check        rustfmt --check, clippy (warnings are errors) and the
+#                     compile-fail cases (scripts/compile-fail)
 #   make rust-analyzer  write rust-project.json
 #   make test         host unit tests and VM tests (tests/run)
 #   make demo         the main job: log an ext4 workload, replay it, fsck
@@ -50,6 +51,7 @@ check: $(KERNEL_DEP)
 	$(KMAKE) CLIPPY=1 RUST_WERROR=y modules
 	cargo fmt --all --check
 	cargo clippy --release --quiet --workspace --all-targets -- -D warnings
+	scripts/compile-fail "$(KDIR)" "$(RUST_LIB_SRC)"
 
 # The kernel's own `make M=... rust-analyzer` looks for rust/Makefile in
 # the module's directory in 6.12, so run its generator directly, with the
