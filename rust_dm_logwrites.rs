@@ -513,7 +513,9 @@ impl dm::Target for LogWrites {
             self.dev_discards.store(false, Ordering::Relaxed);
             limits.set_discard(self.shared.sector_size, u32::MAX >> 9);
         }
-        limits.set_block_sizes(
+        // The data device's own limits, valid by construction; should they
+        // not be, dm's stacked ones stay.
+        let _ = limits.set_block_sizes(
             self.shared.dev.logical_block_size(),
             self.shared.dev.physical_block_size(),
         );

@@ -69,8 +69,9 @@ pub(crate) trait Target: Sized + Send + Sync + 'static {
     fn io_hints(&self, limits: &mut QueueLimits<'_>);
     /// Reports the underlying devices (`iterate_devices`).
     fn iterate_devices(&self, it: &mut DeviceIterator<'_>) -> i32;
-    /// The device ioctls go to, and whether it maps the whole target, so
-    /// that ioctls may pass through unchanged (`prepare_ioctl`).
+    /// The device ioctls go to, one the target got in `ctr` (any other
+    /// fails the ioctl with `ENOTTY`), and whether it maps the whole
+    /// target, so that ioctls may pass through unchanged (`prepare_ioctl`).
     fn prepare_ioctl(&self) -> (&TableDev, bool);
     /// Called before the device is resumed, in process context; an error
     /// fails the resume (`preresume`).
@@ -144,20 +145,17 @@ impl<'a> Args<'a> {
 ///
 /// # Invariants
 ///
-/// `dm_dev` identifies the `dm_dev` this was made from and is never
-/// dereferenced (dm frees it in the table's `dtr`, which may come first).
 /// `dax`, if not null, is a reference to the device's DAX device that this
 /// value owns (`fs_dax_get_by_bdev`).
 pub(crate) struct TableDev {
-    dm_dev: *mut bindings::dm_dev,
     bdev: BlockDeviceFile,
     #[cfg(CONFIG_FS_DAX)]
     dax: *mut bindings::dax_device,
     name: [u8; 16],
 }
 
-// SAFETY: `dm_dev` is only compared; a DAX device reference may be used
-// and put on any thread; `BlockDeviceFile` is `Send`.
+// SAFETY: A DAX device reference may be used and put on any thread;
+// `BlockDeviceFile` is `Send`.
 unsafe impl Send for TableDev {}
 // SAFETY: Shared access only reads the fields.
 unsafe impl Sync for TableDev {}
@@ -177,7 +175,6 @@ impl TableDev {
         let name: [u8; 16] = raw.name;
         // INVARIANT: `dax` is a reference we took, or null.
         TableDev {
-            dm_dev,
             #[cfg(CONFIG_FS_DAX)]
             dax: if raw.dax_dev.is_null() {
                 core::ptr::null_mut()
@@ -387,12 +384,24 @@ impl QueueLimits<'_> {
 
     /// Sets the logical and physical block sizes, `io_min` (the physical
     /// size) and the DMA alignment (logical size - 1), like a stacking
-    /// target that must look exactly like its device.
-    pub(crate) fn set_block_sizes(&mut self, logical: u32, physical: u32) {
+    /// target that must look exactly like its device. Both must be powers
+    /// of two, 512 <= logical <= physical, logical at most a page: dm
+    /// stacks these limits (and divides by them) before the block layer
+    /// validates them. Otherwise nothing changes and `EINVAL` is returned.
+    pub(crate) fn set_block_sizes(&mut self, logical: u32, physical: u32) -> Result {
+        if !logical.is_power_of_two()
+            || !physical.is_power_of_two()
+            || logical < 512
+            || logical as usize > crate::abstractions::page::PAGE_SIZE
+            || physical < logical
+        {
+            return Err(kernel::error::code::EINVAL);
+        }
         self.0.logical_block_size = logical;
         self.0.physical_block_size = physical;
         self.0.io_min = physical;
-        self.0.dma_alignment = logical.saturating_sub(1);
+        self.0.dma_alignment = logical - 1;
+        Ok(())
     }
 }
 
@@ -416,13 +425,13 @@ impl DeviceIterator<'_> {
     /// non-zero. A device this target did not get in its `ctr` (kept from
     /// another table, say) is not reported: it returns 0.
     pub(crate) fn visit(&mut self, dev: &TableDev, start: u64, len: u64) -> i32 {
-        if !self.devices.contains(&dev.dm_dev) {
+        let Some(dm_dev) = held_by(self.devices, dev) else {
             return 0;
-        }
+        };
         match self.callout {
             // SAFETY: dm passed this callout and its data for this call;
-            // `dev.dm_dev` is one of the target's live devices (checked).
-            Some(f) => unsafe { f(self.ti, dev.dm_dev, start, len, self.data) },
+            // `dm_dev` is one of the target's live devices.
+            Some(f) => unsafe { f(self.ti, dm_dev, start, len, self.data) },
             None => 0,
         }
     }
@@ -549,15 +558,46 @@ impl<T: Target + 'static> Drop for Registration<T> {
 /// DAX operations passed through to [`Target::dax_device`].
 #[cfg(CONFIG_FS_DAX)]
 mod dax {
-    use super::{target, TableDev, Target};
+    use super::{target, Target};
     use crate::abstractions::bindings;
     use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 
-    /// The DAX device of `dev` and `pgoff` moved to where `dev` starts on
-    /// it (a partition's start, as `dm-linear` and C's log-writes do).
-    fn at(dev: &TableDev, pgoff: c_ulong) -> (*mut bindings::dax_device, c_ulong) {
-        let start = dev.start_sect() >> (bindings::PAGE_SHIFT - 9);
-        (dev.dax_dev(), pgoff + start as c_ulong)
+    /// 512-byte sectors per page, as a shift.
+    const PAGE_SECTORS_SHIFT: u32 = bindings::PAGE_SHIFT - 9;
+
+    /// Where page `pgoff` of the mapped device is on the DAX device of
+    /// [`Target::dax_device`], and how many of that device's pages follow
+    /// from there. dm passes the mapped device's page offset: the target's
+    /// start (`ti->begin`) comes off it, and the device's start on its disk
+    /// (a partition's, as `dm-linear` does) goes on. `Err` with the error
+    /// to return when there is no DAX device (`EOPNOTSUPP`) or the page is
+    /// not on the device (`ERANGE`), which DAX drivers do not check.
+    ///
+    /// # Safety
+    ///
+    /// `ti` must be a live target of type `T` (constructed by `ctr_cb`).
+    unsafe fn at<T: Target>(
+        ti: *mut bindings::dm_target,
+        pgoff: c_ulong,
+    ) -> Result<(*mut bindings::dax_device, c_ulong, u64), u32> {
+        // SAFETY: The caller's guarantee; `begin` does not change after
+        // the table is built.
+        let (dev, begin) = unsafe { (target::<T>(ti).dax_device(), (*ti).begin) };
+        let dax = dev.dax_dev();
+        if dax.is_null() {
+            return Err(bindings::EOPNOTSUPP);
+        }
+        let sector = (pgoff as u64)
+            .checked_mul(1 << PAGE_SECTORS_SHIFT)
+            .ok_or(bindings::ERANGE)?;
+        let rel = sector.checked_sub(begin).ok_or(bindings::ERANGE)?;
+        let page = rel >> PAGE_SECTORS_SHIFT;
+        let pages = dev.nr_sectors() >> PAGE_SECTORS_SHIFT;
+        if rel & ((1 << PAGE_SECTORS_SHIFT) - 1) != 0 || page >= pages {
+            return Err(bindings::ERANGE);
+        }
+        let start = dev.start_sect() >> PAGE_SECTORS_SHIFT;
+        Ok((dax, (page + start) as c_ulong, pages - page))
     }
 
     /// # Safety
@@ -573,13 +613,14 @@ mod dax {
         pfn: *mut bindings::pfn_t,
     ) -> c_long {
         // SAFETY: dm passes a live target of our type.
-        let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
-        if dax.is_null() {
-            return -(bindings::EOPNOTSUPP as c_long);
-        }
+        let (dax, pgoff, left) = match unsafe { at::<T>(ti, pgoff) } {
+            Ok(at) => at,
+            Err(e) => return -(e as c_long),
+        };
+        let nr_pages = nr_pages.min(c_long::try_from(left).unwrap_or(c_long::MAX));
         // SAFETY: The table device holds its DAX device (checked non-null)
-        // for the target's life; the out-pointers come from dm's caller
-        // unchanged.
+        // while it lives, and the pages are on the device (checked); the
+        // out-pointers come from dm's caller unchanged.
         unsafe { bindings::dax_direct_access(dax, pgoff, nr_pages, mode, kaddr, pfn) }
     }
 
@@ -592,9 +633,12 @@ mod dax {
         nr_pages: usize,
     ) -> c_int {
         // SAFETY: dm passes a live target of our type.
-        let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
-        if dax.is_null() {
-            return -(bindings::EOPNOTSUPP as c_int);
+        let (dax, pgoff, left) = match unsafe { at::<T>(ti, pgoff) } {
+            Ok(at) => at,
+            Err(e) => return -(e as c_int),
+        };
+        if nr_pages as u64 > left {
+            return -(bindings::ERANGE as c_int);
         }
         // SAFETY: As in `direct_access_cb`.
         unsafe { bindings::dax_zero_page_range(dax, pgoff, nr_pages) }
@@ -611,8 +655,10 @@ mod dax {
         iter: *mut bindings::iov_iter,
     ) -> usize {
         // SAFETY: dm passes a live target of our type.
-        let (dax, pgoff) = at(unsafe { target::<T>(ti) }.dax_device(), pgoff);
-        if dax.is_null() {
+        let Ok((dax, pgoff, left)) = (unsafe { at::<T>(ti, pgoff) }) else {
+            return 0;
+        };
+        if bytes as u64 > left.saturating_mul(bindings::PAGE_SIZE as u64) {
             return 0;
         }
         // SAFETY: As in `direct_access_cb`; `addr` and `iter` come from
@@ -644,6 +690,19 @@ unsafe fn instance<'a, T: Target>(ti: *mut bindings::dm_target) -> &'a Instance<
 unsafe fn target<'a, T: Target>(ti: *mut bindings::dm_target) -> &'a T {
     // SAFETY: The caller's guarantee.
     &unsafe { instance::<T>(ti) }.target
+}
+
+/// The one of `devices` (the live `dm_dev`s a target got in `ctr`) that
+/// holds `dev`'s block device open, if any. A [`TableDev`] says which
+/// device it is by its block device, not by a `dm_dev` pointer: one kept
+/// past its table's `dtr` would name a freed `dm_dev`, whose address a new
+/// one may reuse.
+fn held_by(devices: &[*mut bindings::dm_dev], dev: &TableDev) -> Option<*mut bindings::dm_dev> {
+    let bdev = dev.bdev().as_ptr();
+    devices.iter().copied().find(|&d| {
+        // SAFETY: `devices` are live: got in `ctr` and put only in `dtr`.
+        unsafe { (*d).bdev == bdev }
+    })
 }
 
 /// Puts the devices a target got (`dm_put_device`).
@@ -760,8 +819,8 @@ unsafe extern "C" fn map_cb<T: Target>(
     };
     let r = noio_scope(|| instance.target.map(b, pb));
     match r {
-        MapResult::Remap(dev) if instance.devices.contains(&dev.dm_dev) => {
-            // SAFETY: The device is one of the table's, which dm keeps open
+        MapResult::Remap(dev) if held_by(&instance.devices, dev).is_some() => {
+            // SAFETY: A device of the table holds this block device open
             // until the table is destroyed, after all its bios completed.
             unsafe { b.set_dev(dev) };
             bindings::DM_MAPIO_REMAPPED as i32
@@ -910,7 +969,13 @@ unsafe extern "C" fn prepare_ioctl_cb<T: Target>(
     bdev: *mut *mut bindings::block_device,
 ) -> i32 {
     // SAFETY: The target is constructed; `bdev` is dm's out pointer.
-    let (dev, whole) = unsafe { target::<T>(ti) }.prepare_ioctl();
+    let instance = unsafe { instance::<T>(ti) };
+    let (dev, whole) = instance.target.prepare_ioctl();
+    // dm uses the device after this returns, until `dm_unprepare_ioctl`:
+    // only one the table holds open is sure to last that long.
+    if held_by(&instance.devices, dev).is_none() {
+        return -(bindings::ENOTTY as i32);
+    }
     // SAFETY: As above.
     unsafe { *bdev = dev.bdev().as_ptr() };
     i32::from(!whole)

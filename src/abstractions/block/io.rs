@@ -186,7 +186,8 @@ pub(crate) trait Completion {
 /// 512-byte `sector` with room for `nr_vecs` pages. `fill` adds pages
 /// borrowed from `owner`; the bio holds `owner` until it completes, then
 /// `batch` counts the completion. Nothing is submitted if `fill` fails, or
-/// (`EINVAL`) if it added nothing to a write that is not a flush.
+/// (`EINVAL`) if it added nothing to a write that is not a flush, or a
+/// length that is not a multiple of 512 bytes.
 ///
 /// Process context (the allocation may sleep), and not from a bio's
 /// submission path (`map`): the bio set has no rescuer.
@@ -253,7 +254,10 @@ where
     // the block layer defines (only an empty flush is).
     let filled = fill(&mut pages, owner_ref).and_then(|()| {
         // SAFETY: `bio` is ours and unsubmitted.
-        if kind != WriteKind::Flush && unsafe { (*bio).bi_iter.bi_size } == 0 {
+        let size = unsafe { (*bio).bi_iter.bi_size };
+        // Whole sectors only: the block layer checks a bio against the end
+        // of the device in sectors, so a shorter tail would pass unchecked.
+        if (kind != WriteKind::Flush && size == 0) || size % 512 != 0 {
             Err(EINVAL)
         } else {
             Ok(())
@@ -328,14 +332,15 @@ pub(crate) fn plugged<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Reads `buf.len()` bytes (at most a page, a multiple of 512) at 512-byte
+/// Reads `buf.len()` bytes (at most a page, a non-zero multiple of 512) at 512-byte
 /// `sector` of `dev` into `buf`, waiting for the read. The bio comes from
 /// `bios`, not from the kernel's shared `fs_bio_set`: while a device above
 /// is suspended, bios of that set may be held there, and a reserve they
 /// hold up must not be the one this read waits on. Process context.
 pub(crate) fn read_sync(bios: &BioSet, dev: &BlockDevice, sector: u64, buf: &mut [u8]) -> Result {
     let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
-    if buf.len() > crate::abstractions::page::PAGE_SIZE || len % 512 != 0 {
+    // An empty read would reach the driver as a read of no defined size.
+    if len == 0 || buf.len() > crate::abstractions::page::PAGE_SIZE || len % 512 != 0 {
         return Err(EINVAL);
     }
     let page = NoIoPage::new()?;
