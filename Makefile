@@ -14,6 +14,9 @@
 #   make xfstests     xfstests' log-writes tests in the VM (scripts/xfstests;
 #                     TARGET=rust|c, FSTYP=ext4|xfs|btrfs, TESTS=...: each
 #                     defaults to all)
+#   make tools        lwlog and lw-workload (release), and the replay-log
+#                     link to lwlog
+#   make install      lwlog and its replay-log link into $(DESTDIR)$(PREFIX)/bin
 #   make clean
 
 VARIANT ?= debug
@@ -32,7 +35,7 @@ define forget_other_kdir
 	$(KMAKE) clean >/dev/null 2>&1; echo "$(KDIR)" > .kdir; fi
 endef
 
-.PHONY: all modules kernel kdir check clean rust-analyzer test demo bench xfstests
+.PHONY: all modules kernel kdir check clean rust-analyzer test demo bench xfstests tools install
 all: modules
 
 kernel:
@@ -76,6 +79,14 @@ bench:
 xfstests:
 	@rc=0; for t in $(or $(TARGET),rust c); do for f in $(or $(FSTYP),ext4 xfs btrfs); do \
 		TARGET=$$t FSTYP=$$f scripts/xfstests $(TESTS) || rc=1; done; done; exit $$rc
+
+tools:
+	@bash -c '. scripts/common.sh && build_tools'
+
+PREFIX ?= /usr/local
+install: tools
+	install -D -m 0755 target/release/lwlog $(DESTDIR)$(PREFIX)/bin/lwlog
+	ln -sfn lwlog $(DESTDIR)$(PREFIX)/bin/replay-log
 
 clean:
 	-[ -d "$(KDIR)" ] && $(KMAKE) clean

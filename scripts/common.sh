@@ -31,3 +31,20 @@ rust_lib_src() { echo "$LOGWRITES_CACHE/rust-src/usr/src/rustc-$(rustc_version)/
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+
+# Builds lwlog and lw-workload (release) and the `replay-log` link to lwlog
+# (lwlog behaves as xfstests' replay-log when called by that name).
+build_tools() {
+	(cd "$REPO" && cargo build --release --quiet) || die "cargo build failed"
+	ln -sfn lwlog "$REPO/target/release/replay-log"
+}
+
+# The xfstests source: $XFSTESTS_SRC, or the tarball in ../shared/xfstests/
+# beside this checkout; prints nothing when there is neither.
+xfstests_src() {
+	if [ -n "${XFSTESTS_SRC:-}" ]; then
+		echo "$XFSTESTS_SRC"
+	else
+		ls "$REPO"/../shared/xfstests/xfstests-*.tar* 2>/dev/null | head -n1 || true
+	fi
+}

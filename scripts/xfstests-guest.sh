@@ -37,6 +37,15 @@ esac || {
 }
 
 X=$R/xfstests
+# REPLAY_LOG=lwlog: lwlog takes replay-log's place (the image's changes are
+# discarded when the VM ends).
+if [ "${XFSTESTS_REPLAY_LOG:-xfstests}" = lwlog ]; then
+	cp /usr/local/bin/lwlog $X/src/log-writes/replay-log || {
+		echo "FAIL: cannot put lwlog in replay-log's place"
+		exit 1
+	}
+	say "replay-log is lwlog: $(chroot $R /xfstests/src/log-writes/replay-log 2>&1 | head -n1)"
+fi
 fstyp=$XFSTESTS_FSTYP
 mkfs_test() {
 	case $fstyp in
@@ -102,7 +111,7 @@ for t in $XFSTESTS_TESTS; do
 		pass=$((pass + 1))
 	fi
 done
-say "summary: $pass passed, $failed failed, $notrun not run ($fstyp, target $XFSTESTS_TARGET)"
+say "summary: $pass passed, $failed failed, $notrun not run ($fstyp, target $XFSTESTS_TARGET, replay-log from ${XFSTESTS_REPLAY_LOG:-xfstests})"
 chroot $R udevadm control --exit 2>/dev/null
 umount $R/tmp $R/run 2>/dev/null
 [ "$failed" = 0 ]

@@ -11,6 +11,7 @@ use crate::error::{Error, Missing};
 use crate::list::{self, Filter};
 use crate::log::{Entry, FileSource, Log, Source};
 use crate::oracle;
+use crate::overlap;
 use crate::progress::Progress;
 use crate::replay::{self, Replayer, Target};
 use crate::select::{Selection, Stop};
@@ -211,6 +212,14 @@ fn print_entries_before(entries: &[oracle::LogEntry], at: u64) {
     }
 }
 
+/// Refuses a target or scratch that shares storage with the log or with
+/// each other, before anything is written.
+fn refuse_overlap(setup: &ReplaySetup<'_>, scratch: Option<&Path>) -> Result<(), Error> {
+    let mut paths = vec![("log", setup.log), ("target", setup.target)];
+    paths.extend(scratch.map(|s| ("scratch", s)));
+    overlap::refuse_overlap(&paths).map_err(Error::Overlap)
+}
+
 fn open_target(setup: &ReplaySetup<'_>) -> Result<Target, Error> {
     Target::open(setup.target, setup.discard)
         .map_err(Error::file("cannot open target", setup.target))
@@ -218,6 +227,7 @@ fn open_target(setup: &ReplaySetup<'_>) -> Result<Target, Error> {
 
 /// `lwlog replay`: the selected entries onto the target, in log order.
 pub fn replay(setup: &ReplaySetup<'_>) -> Result<(), Error> {
+    refuse_overlap(setup, None)?;
     let log = Log::open(setup.log)?;
     let sel = &setup.selection;
     let ss = log.sector_size();
@@ -279,6 +289,7 @@ pub fn check(
     max_checks: Option<u64>,
     scratch: Option<&Path>,
 ) -> Result<(), Error> {
+    refuse_overlap(setup, scratch)?;
     let (log, entries, t) = open_replay(setup)?;
     let mut checker = open_checker(fsck, setup.target, scratch)?;
     let mut r = Replayer::new(&log, t, Progress::new(0));
@@ -312,6 +323,7 @@ pub fn crash_states(
     fsck: Option<&str>,
     scratch: Option<&Path>,
 ) -> Result<(), Error> {
+    refuse_overlap(setup, scratch)?;
     let (log, entries, t) = open_replay(setup)?;
     let mut checker = fsck
         .map(|cmd| open_checker(cmd, setup.target, scratch))

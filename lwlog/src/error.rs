@@ -9,6 +9,7 @@
 
 use crate::log::{escape, Entry, LogError};
 use crate::oracle::{ParseError, Violation};
+use crate::overlap::Overlap;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub enum Error {
     RunCheck(io::Error),
     /// `--start-sector` is after `--end-sector`.
     SectorRange { start: u64, end: u64 },
+    /// Two paths that must differ share storage (the target is the log).
+    Overlap(Overlap),
     /// The log could not be read or is invalid.
     Log(LogError),
     /// The oracle's block trace is malformed.
@@ -113,7 +116,7 @@ impl Error {
             Error::File { .. } | Error::Replay { .. } | Error::Target { .. } => EXIT_IO,
             Error::RunCheck(_) => EXIT_IO,
             Error::Log(LogError::Io(..)) => EXIT_IO,
-            Error::SectorRange { .. } => EXIT_USAGE,
+            Error::SectorRange { .. } | Error::Overlap(_) => EXIT_USAGE,
             Error::Log(_) | Error::Trace(_) | Error::Journal(_) => EXIT_BAD_LOG,
             Error::NotFound(_) => EXIT_NOT_FOUND,
             Error::CheckFailed { .. } | Error::StateCheckFailed { .. } => EXIT_CHECK_FAILED,
@@ -149,6 +152,7 @@ impl fmt::Display for Error {
             Error::SectorRange { start, end } => {
                 write!(f, "--start-sector {start} is after --end-sector {end}")
             }
+            Error::Overlap(e) => write!(f, "{e}"),
             Error::Log(e) => write!(f, "{e}"),
             Error::Trace(e) => write!(f, "{e}"),
             // ParseError names a trace line; the journal is another file.

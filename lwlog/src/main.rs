@@ -10,6 +10,7 @@ use lwlog::commands::{self, ReplaySetup};
 use lwlog::crash;
 use lwlog::error::Error;
 use lwlog::list::{self, Filter};
+use lwlog::replay_log;
 use lwlog::select::{self, Selection, Start, Stop};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -326,6 +327,11 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
+    // Called as `replay-log` (a link the build makes): xfstests' tool.
+    let (argv0, args) = replay_log::args_from_env();
+    if replay_log::called_as_replay_log(argv0.as_ref()) {
+        return ExitCode::from(replay_log::main(&argv0, &args));
+    }
     let cli = Cli::parse();
     match run(&cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,

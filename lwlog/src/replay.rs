@@ -30,6 +30,9 @@ pub struct Target {
     is_block: bool,
     /// Replay discards (false: ignore them, like replay-log --no-discard).
     discard: bool,
+    /// A discard was asked for and the target could not discard (a
+    /// regular file, or BLKDISCARD failed): it was zeroed instead.
+    discard_zeroed: bool,
     /// Offset and bytes of a write not issued yet.
     pending_at: u64,
     pending: Vec<u8>,
@@ -43,6 +46,7 @@ impl Target {
             file,
             is_block,
             discard,
+            discard_zeroed: false,
             pending_at: 0,
             pending: Vec::with_capacity(CHUNK),
         })
@@ -50,6 +54,12 @@ impl Target {
 
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Whether a discard had to be done by zeroing, BLKDISCARD being
+    /// unavailable.
+    pub fn discard_zeroed(&self) -> bool {
+        self.discard_zeroed
     }
 
     /// Writes `data` at byte `at`, merged with the pending write when it
@@ -87,12 +97,17 @@ impl Target {
         if !self.discard {
             return Ok(());
         }
-        if self.is_block {
-            let range = [start, len];
-            if self.ioctl_range(BLKDISCARD, &range) || self.ioctl_range(BLKZEROOUT, &range) {
-                return Ok(());
-            }
-        } else if self.punch_hole(start, len) {
+        let range = [start, len];
+        if self.is_block && self.ioctl_range(BLKDISCARD, &range) {
+            return Ok(());
+        }
+        self.discard_zeroed = true;
+        let zeroed = if self.is_block {
+            self.ioctl_range(BLKZEROOUT, &range)
+        } else {
+            self.punch_hole(start, len)
+        };
+        if zeroed {
             return Ok(());
         }
         let zeroes = vec![0u8; CHUNK];

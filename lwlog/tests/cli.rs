@@ -162,6 +162,54 @@ fn bad_usage_exits_2() {
 }
 
 #[test]
+fn writing_onto_the_log_is_refused_before_anything_is_written() {
+    let (log, other) = (small_log(), TempFile::new(&[0u8; 32 * SS]));
+    let before = std::fs::read(log.path()).unwrap();
+    let (log, other) = (log.path(), other.path());
+    let same = format!(
+        "{}/./{}",
+        std::path::Path::new(log).parent().unwrap().display(),
+        std::path::Path::new(log)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    );
+    let cases: [&[&str]; 4] = [
+        &["replay", log, log],
+        &["replay", log, &same],
+        &[
+            "check",
+            "--fsck",
+            "true",
+            "--at",
+            "flush",
+            log,
+            other,
+            "--scratch",
+            log,
+        ],
+        &[
+            "crash-states",
+            "--fsck",
+            "true",
+            log,
+            other,
+            "--scratch",
+            other,
+        ],
+    ];
+    for args in cases {
+        let (code, stderr) = lwlog(args);
+        assert_eq!(code, EXIT_USAGE, "lwlog {args:?}: {stderr}");
+        assert!(
+            stderr.contains("refusing to write anything"),
+            "lwlog {args:?} said {stderr:?}"
+        );
+    }
+    assert_eq!(std::fs::read(log).unwrap(), before, "the log was changed");
+}
+
+#[test]
 fn an_invalid_log_exits_3() {
     let zeroes = TempFile::new(&[0u8; 4 * SS]);
     fails(

@@ -157,4 +157,44 @@ lwlog crash-states --start-mark mkfs --per-epoch 2 --seed 7 --only 3 $log $repla
 	fail "--only 3 did not materialise state 3"
 mount $replay /mnt/fs && umount /mnt/fs
 e2fsck -fn $replay >/dev/null || fail "state 3 does not pass e2fsck"
+
+step "never writing onto the log: the device, a dm device on it, a loop device of a log file"
+# refused CMD...: exits 2 (1 as replay-log), says why, and the log is intact.
+refused() {
+	before=$(sha256sum <$log)
+	"$@" >/tmp/refused.out 2>&1 && fail "not refused: $*"
+	grep -q 'refusing to write anything' /tmp/refused.out || fail "no reason given by: $*"
+	[ "$(sha256sum <$log)" = "$before" ] || fail "the log changed: $*"
+}
+dmsetup create onlog --table "0 $(sectors $log) linear $log 0"
+dmsetup mknodes onlog
+dmsetup create onlog2 --table "0 $(sectors /dev/mapper/onlog) linear /dev/mapper/onlog 0"
+dmsetup mknodes onlog2
+ln -s $log /tmp/log-link
+refused lwlog replay $log $log
+refused lwlog replay $log /tmp/log-link
+refused lwlog replay $log /dev/mapper/onlog2
+refused lwlog check --fsck true --at fua $log $replay --scratch /dev/mapper/onlog
+refused lwlog crash-states $log $replay --scratch $replay
+ln -sf /usr/local/bin/lwlog /tmp/replay-log
+refused /tmp/replay-log --log $log --replay /dev/mapper/onlog2
+dmsetup remove onlog2
+dmsetup remove onlog
+# A log in a file, replayed onto the loop device over that file.
+mkfs.ext4 -q $scratch && mount $scratch /mnt/fs
+dd if=$log of=/mnt/fs/log.img bs=1M count=24 2>/dev/null
+loopdev=$(losetup -f)
+losetup $loopdev /mnt/fs/log.img
+log_file_sum=$(sha256sum </mnt/fs/log.img)
+lwlog replay /mnt/fs/log.img $loopdev >/tmp/refused.out 2>&1 && fail "replay onto its own loop device not refused"
+grep -q 'refusing to write anything' /tmp/refused.out || fail "no reason given for the loop device"
+[ "$(sha256sum </mnt/fs/log.img)" = "$log_file_sum" ] || fail "the log file changed"
+# And a file on a filesystem is not the filesystem's device's log...
+lwlog replay --end-mark mkfs /mnt/fs/log.img $replay >/dev/null 2>&1 ||
+	fail "a replay that overlaps nothing was refused"
+# ...but replaying onto the device that holds the log file is refused.
+lwlog replay /mnt/fs/log.img $scratch >/tmp/refused.out 2>&1 && fail "replay onto the log file's filesystem device not refused"
+grep -q 'refusing to write anything' /tmp/refused.out || fail "no reason given for the filesystem device"
+losetup -d $loopdev
+umount /mnt/fs
 echo PASS
