@@ -3,6 +3,7 @@
 //! `lwlog list`: one line per entry, as text or JSON, with filters.
 
 use crate::log::Entry;
+use serde::Serialize;
 
 /// Which entries `list` prints.
 #[derive(Default)]
@@ -60,42 +61,81 @@ pub fn text_line(e: &Entry, sector_size: u32) -> String {
     s
 }
 
-/// One JSON object with every field of the entry.
-pub fn json_line(e: &Entry, sector_size: u32) -> String {
-    let flags: Vec<String> = logformat::FLAG_NAMES
-        .iter()
-        .filter(|(bit, _)| e.has(*bit))
-        .map(|(_, n)| format!("\"{n}\""))
-        .collect();
-    let mark = if e.header.is_mark() {
-        json_string(&e.mark)
-    } else {
-        "null".into()
-    };
-    format!(
-        "{{\"index\":{},\"log_offset\":{},\"sector\":{},\"nr_sectors\":{},\"bytes\":{},\"flags\":[{}],\"mark\":{}}}",
-        e.index,
-        e.offset,
-        e.header.sector,
-        e.header.nr_sectors,
-        e.bytes(sector_size),
-        flags.join(","),
-        mark
-    )
+/// One entry as `list --json` prints it.
+#[derive(Serialize)]
+struct EntryJson {
+    index: u64,
+    log_offset: u64,
+    sector: u64,
+    nr_sectors: u64,
+    bytes: u64,
+    flags: Vec<&'static str>,
+    /// The mark text as Latin-1: each byte one character.
+    mark: Option<String>,
 }
 
-/// A JSON string for raw bytes: each byte is one character (Latin-1), so
-/// any mark text round-trips.
+/// One JSON object with every field of the entry.
+pub fn json_line(e: &Entry, sector_size: u32) -> String {
+    let line = EntryJson {
+        index: e.index,
+        log_offset: e.offset,
+        sector: e.header.sector,
+        nr_sectors: e.header.nr_sectors,
+        bytes: e.bytes(sector_size),
+        flags: logformat::FLAG_NAMES
+            .iter()
+            .filter(|(bit, _)| e.has(*bit))
+            .map(|(_, n)| *n)
+            .collect(),
+        mark: e.header.is_mark().then(|| latin1(&e.mark)),
+    };
+    // Serialising plain integers and strings cannot fail.
+    serde_json::to_string(&line).unwrap_or_default()
+}
+
+/// Raw bytes as a string with each byte one character (Latin-1), so that
+/// any mark text round-trips through JSON.
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// A JSON string for raw bytes (see `latin1`).
 pub fn json_string(bytes: &[u8]) -> String {
-    let mut s = String::from("\"");
-    for &b in bytes {
-        match b {
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\u{b:04x}")),
-        }
+    serde_json::to_string(&latin1(bytes)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logformat::{EntryHeader, FLAG_MARK};
+
+    #[test]
+    fn json_marks_round_trip_every_byte() {
+        let text: Vec<u8> = (0..=255u8).collect();
+        let e = Entry {
+            index: 3,
+            offset: 4096,
+            header: EntryHeader {
+                sector: 0,
+                nr_sectors: 0,
+                flags: FLAG_MARK,
+                data_len: text.len() as u64,
+            },
+            mark: text.clone(),
+        };
+        let line = json_line(&e, 512);
+        assert!(
+            line.starts_with(r#"{"index":3,"log_offset":4096,"sector":0,"#),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["flags"], serde_json::json!(["MARK"]));
+        let back: Vec<u8> = v["mark"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap())
+            .collect();
+        assert_eq!(back, text);
     }
-    s.push('"');
-    s
 }
