@@ -9,13 +9,15 @@ use crate::command::Checker;
 use crate::crash;
 use crate::error::{Error, Missing};
 use crate::list::{self, Filter};
-use crate::log::{Entry, FileSource, Log, Source};
+use crate::log::{Entry, FileSource, Log, Source, StreamEntries};
 use crate::oracle;
 use crate::overlap;
 use crate::progress::Progress;
 use crate::replay::{self, Replayer, Target};
 use crate::select::{Selection, Stop};
+use crate::stream::LogStream;
 use crate::verify;
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::Path;
 
@@ -246,20 +248,36 @@ pub fn replay(setup: &ReplaySetup<'_>) -> Result<(), Error> {
         }),
     };
     let t = open_target(setup)?;
-    let mut r = Replayer::new(&log, t, progress);
-    let mut replayed = 0u64;
-    let mut apply = |e: Entry| -> Result<(), Error> {
-        replayed += 1;
-        r.apply(&e, sel.touches(&e))
+    let finish = |r: &mut Replayer<'_, FileSource>| -> Result<(), Error> {
+        r.target
+            .sync()
+            .map_err(Error::file("cannot sync target", setup.target))?;
+        r.finish();
+        Ok(())
     };
+    let mut replayed = 0u64;
     match planned {
-        Some(p) => p.into_iter().try_for_each(&mut apply)?,
-        None => sel.walk(&log, &mut apply)?,
+        Some(p) => {
+            let mut r = Replayer::new(&log, t, progress);
+            for e in p {
+                replayed += 1;
+                r.apply(&e, sel.touches(&e))?;
+            }
+            finish(&mut r)?;
+        }
+        None => {
+            // One pass over the log: headers and data from one stream.
+            let stream = LogStream::open(setup.log, u64::from(ss), log.size())
+                .map_err(Error::file("cannot open log", setup.log))?;
+            let stream = RefCell::new(stream);
+            let mut r = Replayer::streaming(&log, &stream, t, progress);
+            sel.walk_from(&log, StreamEntries::new(&log, &stream), |e| {
+                replayed += 1;
+                r.apply(&e, sel.touches(&e))
+            })?;
+            finish(&mut r)?;
+        }
     }
-    r.target
-        .sync()
-        .map_err(Error::file("cannot sync target", setup.target))?;
-    r.finish();
     eprintln!("replayed {replayed} entries");
     Ok(())
 }

@@ -19,4 +19,5 @@ pub mod progress;
 pub mod replay;
 pub mod replay_log;
 pub mod select;
+pub mod stream;
 pub mod verify;

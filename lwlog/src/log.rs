@@ -4,7 +4,9 @@
 //! position in the log. Works on a file, a block device or bytes in memory
 //! (tests and the fuzz target).
 
+use crate::stream::LogStream;
 use logformat::{EntryHeader, FormatError, Super};
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -274,6 +276,90 @@ impl<S: Source> Iterator for Entries<'_, S> {
             .checked_mul(ss)
             .and_then(|d| d.checked_add(offset + ss))
             .filter(|&end| end <= self.log.size());
+        let Some(end) = end else {
+            return self.fail(LogError::Truncated { index, offset });
+        };
+        self.index += 1;
+        self.offset = end;
+        Some(Ok(Entry {
+            index,
+            offset,
+            header,
+            mark,
+        }))
+    }
+}
+
+/// The entries the super block counts, read from a stream of the log that
+/// the caller also takes each entry's data from (`Replayer::streaming`):
+/// one pass over the log. The stream must start at the first entry.
+pub struct StreamEntries<'a> {
+    stream: &'a RefCell<LogStream>,
+    index: u64,
+    offset: u64,
+    limit: u64,
+    sector_size: u32,
+    size: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> StreamEntries<'a> {
+    pub fn new<S: Source>(log: &Log<S>, stream: &'a RefCell<LogStream>) -> Self {
+        let ss = log.sector_size();
+        StreamEntries {
+            stream,
+            index: 0,
+            offset: u64::from(ss),
+            limit: log.sup.nr_entries,
+            sector_size: ss,
+            size: log.size(),
+            buf: vec![0u8; ss as usize],
+        }
+    }
+
+    fn fail(&mut self, e: LogError) -> Option<Result<Entry, LogError>> {
+        self.limit = 0;
+        Some(Err(e))
+    }
+}
+
+impl Iterator for StreamEntries<'_> {
+    type Item = Result<Entry, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.index >= self.limit {
+            return None;
+        }
+        let (index, offset) = (self.index, self.offset);
+        let ss = u64::from(self.sector_size);
+        if offset.checked_add(ss).is_none_or(|e| e > self.size) {
+            return self.fail(LogError::Truncated { index, offset });
+        }
+        let read = {
+            let mut st = self.stream.borrow_mut();
+            // The data of the entry before may have been passed over.
+            let behind = offset
+                .checked_sub(st.pos())
+                .ok_or_else(|| io::Error::other("the log stream is past the next entry"));
+            behind
+                .and_then(|n| st.skip(n))
+                .and_then(|()| st.read_exact(&mut self.buf))
+        };
+        if let Err(e) = read {
+            return self.fail(LogError::Io(
+                format!("reading entry {index} at byte {offset}"),
+                e,
+            ));
+        }
+        let (header, mark) = match EntryHeader::decode(&self.buf) {
+            Ok((h, m)) => (h, m.to_vec()),
+            Err(err) => return self.fail(LogError::Entry { index, offset, err }),
+        };
+        let end = header
+            .data_sectors()
+            .checked_mul(ss)
+            .and_then(|d| d.checked_add(offset + ss))
+            .filter(|&end| end <= self.size);
         let Some(end) = end else {
             return self.fail(LogError::Truncated { index, offset });
         };

@@ -10,6 +10,8 @@
 use crate::error::{Error, TargetOp};
 use crate::log::{Entry, Log, Source};
 use crate::progress::Progress;
+use crate::stream::LogStream;
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt};
@@ -192,11 +194,20 @@ impl Reader {
     }
 }
 
+/// Where a replayer takes the entries' data from.
+enum Data<'a> {
+    /// Reads at each entry's offset (entries in any order).
+    Log(Reader),
+    /// The stream the entries' headers come from too (`StreamEntries`):
+    /// entries in log order, one pass over the log.
+    Stream(&'a RefCell<LogStream>),
+}
+
 /// Applies entries to a target.
 pub struct Replayer<'a, S: Source> {
     pub log: &'a Log<S>,
     pub target: Target,
-    reader: Reader,
+    data: Data<'a>,
     progress: Progress,
 }
 
@@ -205,7 +216,23 @@ impl<'a, S: Source> Replayer<'a, S> {
         Replayer {
             log,
             target,
-            reader: Reader::default(),
+            data: Data::Log(Reader::default()),
+            progress,
+        }
+    }
+
+    /// A replayer of the entries `StreamEntries` reads from `stream`, in
+    /// log order.
+    pub fn streaming(
+        log: &'a Log<S>,
+        stream: &'a RefCell<LogStream>,
+        target: Target,
+        progress: Progress,
+    ) -> Self {
+        Replayer {
+            log,
+            target,
+            data: Data::Stream(stream),
             progress,
         }
     }
@@ -232,10 +259,24 @@ impl<'a, S: Source> Replayer<'a, S> {
             return self.target.discard(start, len);
         }
         let target = &mut self.target;
-        self.reader
-            .for_each(self.log, e.data_offset(ss), len, |data, off| {
+        let at = e.data_offset(ss);
+        match &mut self.data {
+            Data::Log(reader) => reader.for_each(self.log, at, len, |data, off| {
                 target.write(data, start + off)
-            })
+            }),
+            Data::Stream(stream) => {
+                let mut st = stream.borrow_mut();
+                // The entry's header was just read: its data follows.
+                if st.pos() != at {
+                    return Err(io::Error::other(format!(
+                        "the log stream is at byte {}, not at entry {}'s data",
+                        st.pos(),
+                        e.index
+                    )));
+                }
+                st.take(len, |data, off| target.write(data, start + off))
+            }
+        }
     }
 
     /// Issues what is pending and syncs the target.

@@ -111,9 +111,19 @@ impl Selection {
     pub fn walk<S: Source, E: From<SelectError>>(
         &self,
         log: &Log<S>,
+        f: impl FnMut(Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.walk_from(log, log.entries(), f)
+    }
+
+    /// `walk` over entries read from `it` (the log's entries from the
+    /// first, read some other way).
+    pub fn walk_from<S: Source, E: From<SelectError>>(
+        &self,
+        log: &Log<S>,
+        mut it: impl Iterator<Item = Result<Entry, LogError>>,
         mut f: impl FnMut(Entry) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut it = log.entries();
         // Skip to the start point.
         match &self.start {
             Start::Beginning => {}

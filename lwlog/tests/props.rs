@@ -131,6 +131,30 @@ fn replay(ss: usize, log: &Log<Vec<u8>>, sel: &Selection) -> Vec<u8> {
     out
 }
 
+/// `replay` as `lwlog replay` does it without a stop point: the log read
+/// once, from a file, through `LogStream`.
+fn replay_streaming(ss: usize, bytes: &[u8], sel: &Selection) -> Vec<u8> {
+    use lwlog::log::StreamEntries;
+    use lwlog::stream::LogStream;
+    let (logp, _) = scratch_file(ss);
+    std::fs::write(&logp, bytes).unwrap();
+    let log = Log::open(&logp).unwrap();
+    let stream = std::cell::RefCell::new(LogStream::open(&logp, ss as u64, log.size()).unwrap());
+    let (p, t) = scratch_file(ss);
+    let mut r = Replayer::streaming(&log, &stream, t, lwlog::progress::Progress::new(0));
+    sel.walk_from(
+        &log,
+        StreamEntries::new(&log, &stream),
+        |e| -> Result<(), lwlog::error::Error> { r.apply(&e, sel.touches(&e)) },
+    )
+    .unwrap();
+    r.sync().unwrap();
+    let out = std::fs::read(&p).unwrap();
+    std::fs::remove_file(&p).unwrap();
+    std::fs::remove_file(&logp).unwrap();
+    out
+}
+
 fn sector_size() -> impl Strategy<Value = usize> {
     prop::sample::select(vec![512usize, 4096])
 }
@@ -170,6 +194,21 @@ proptest! {
         let n = b.index(gens.len() - start) + 1;
         let sel = Selection { start: Start::Entry(start as u64), stop: Stop::Limit(n as u64), sectors: None };
         prop_assert_eq!(replay(ss, &log, &sel), model(ss, &gens[start..start + n]));
+    }
+
+    #[test]
+    fn streaming_replay_equals_model(
+        ss in sector_size(),
+        gens in prop::collection::vec(entry(), 1..30),
+        a in any::<prop::sample::Index>(),
+        b in any::<prop::sample::Index>(),
+    ) {
+        let bytes = build(ss, &gens);
+        prop_assert_eq!(replay_streaming(ss, &bytes, &Selection::default()), model(ss, &gens));
+        let start = a.index(gens.len());
+        let n = b.index(gens.len() - start) + 1;
+        let sel = Selection { start: Start::Entry(start as u64), stop: Stop::Limit(n as u64), sectors: None };
+        prop_assert_eq!(replay_streaming(ss, &bytes, &sel), model(ss, &gens[start..start + n]));
     }
 
     #[test]
