@@ -267,26 +267,14 @@ impl<S: Source> Iterator for Entries<'_, S> {
                 e,
             )));
         }
-        let (header, mark) = match EntryHeader::decode(&self.buf) {
-            Ok((h, m)) => (h, m.to_vec()),
-            Err(err) => return self.fail(LogError::Entry { index, offset, err }),
-        };
-        let end = header
-            .data_sectors()
-            .checked_mul(ss)
-            .and_then(|d| d.checked_add(offset + ss))
-            .filter(|&end| end <= self.log.size());
-        let Some(end) = end else {
-            return self.fail(LogError::Truncated { index, offset });
-        };
-        self.index += 1;
-        self.offset = end;
-        Some(Ok(Entry {
-            index,
-            offset,
-            header,
-            mark,
-        }))
+        match decode_at(&self.buf, index, offset, self.log.size()) {
+            Ok((e, end)) => {
+                self.index += 1;
+                self.offset = end;
+                Some(Ok(e))
+            }
+            Err(err) => self.fail(err),
+        }
     }
 }
 
@@ -351,27 +339,37 @@ impl Iterator for StreamEntries<'_> {
                 e,
             ));
         }
-        let (header, mark) = match EntryHeader::decode(&self.buf) {
-            Ok((h, m)) => (h, m.to_vec()),
-            Err(err) => return self.fail(LogError::Entry { index, offset, err }),
-        };
-        let end = header
-            .data_sectors()
-            .checked_mul(ss)
-            .and_then(|d| d.checked_add(offset + ss))
-            .filter(|&end| end <= self.size);
-        let Some(end) = end else {
-            return self.fail(LogError::Truncated { index, offset });
-        };
-        self.index += 1;
-        self.offset = end;
-        Some(Ok(Entry {
-            index,
-            offset,
-            header,
-            mark,
-        }))
+        match decode_at(&self.buf, index, offset, self.size) {
+            Ok((e, end)) => {
+                self.index += 1;
+                self.offset = end;
+                Some(Ok(e))
+            }
+            Err(err) => self.fail(err),
+        }
     }
+}
+
+/// Decodes `buf`, the header sector of entry `index` at byte `offset` of a
+/// log of `size` bytes: the entry, and the offset just past its data.
+fn decode_at(buf: &[u8], index: u64, offset: u64, size: u64) -> Result<(Entry, u64), LogError> {
+    let ss = buf.len() as u64;
+    let (header, mark) = EntryHeader::decode(buf)
+        .map(|(h, m)| (h, m.to_vec()))
+        .map_err(|err| LogError::Entry { index, offset, err })?;
+    let end = header
+        .data_sectors()
+        .checked_mul(ss)
+        .and_then(|d| d.checked_add(offset + ss))
+        .filter(|&end| end <= size)
+        .ok_or(LogError::Truncated { index, offset })?;
+    let e = Entry {
+        index,
+        offset,
+        header,
+        mark,
+    };
+    Ok((e, end))
 }
 
 /// Size of a regular file or block device.
