@@ -48,7 +48,7 @@ pub fn parse_at(s: &str) -> Result<At, String> {
 impl At {
     /// Whether the `nth` entry (counting from 1) of the selection, `e`, is
     /// a check point.
-    fn hits(&self, e: &Entry, nth: u64) -> bool {
+    pub fn hits(&self, e: &Entry, nth: u64) -> bool {
         let flags = if e.has(FLAG_TARGET) {
             // The target's own flush is a point only when asked for.
             e.flags() & !FLAG_FLUSH
@@ -67,6 +67,16 @@ pub fn sample(points: u64, max: Option<u64>) -> impl Fn(u64) -> bool {
     // `points / max`, so the chosen points are evenly spaced and end at the
     // last point.
     move |k| max > 0 && (k + 1) * max / points != k * max / points
+}
+
+/// What the check command learns about the point it checks, besides
+/// `LWLOG_DEV`.
+pub fn env(e: &Entry) -> [(&'static str, String); 3] {
+    [
+        ("LWLOG_ENTRY", e.index.to_string()),
+        ("LWLOG_FLAGS", e.flag_names()),
+        ("LWLOG_MARK", e.mark_text()),
+    ]
 }
 
 pub enum Outcome {
@@ -109,13 +119,8 @@ pub fn run<S: Source>(
         }
         r.sync()?;
         checks += 1;
-        let env = [
-            ("LWLOG_ENTRY", e.index.to_string()),
-            ("LWLOG_FLAGS", e.flag_names()),
-            ("LWLOG_MARK", e.mark_text()),
-        ];
         match checker
-            .run(r.target.file(), &env)
+            .run(r.target.file(), &env(e))
             .map_err(Error::RunCheck)?
         {
             Verdict::Passed => {}

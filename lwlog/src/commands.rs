@@ -4,9 +4,11 @@
 //! of the binary so that tests can run a command and look at the error it
 //! fails with, rather than only at its exit status.
 
+use crate::bisect;
 use crate::check::{self, At};
 use crate::command::Checker;
 use crate::crash;
+use crate::diff::{self, Point};
 use crate::error::{Error, Missing};
 use crate::list::{self, Filter};
 use crate::log::{Entry, FileSource, Log, Source, StreamEntries};
@@ -331,6 +333,229 @@ pub fn check(
             why,
         }),
     }
+}
+
+/// At most this many entries of a bisection's neighbourhood are listed.
+const NEIGHBOURHOOD: usize = 20;
+
+/// `lwlog bisect`: the first of the points `at` picks at which `fsck`
+/// fails (on a copy in `scratch` if given), with the entries around it.
+pub fn bisect(
+    setup: &ReplaySetup<'_>,
+    fsck: &str,
+    at: At,
+    scratch: Option<&Path>,
+) -> Result<(), Error> {
+    refuse_overlap(setup, scratch)?;
+    let (log, entries, t) = open_replay(setup)?;
+    if !(1..).zip(&entries).any(|(nth, e)| at.hits(e, nth)) {
+        return Err(Missing::CheckPoints {
+            entries: entries.len() as u64,
+        }
+        .into());
+    }
+    let mut checker = open_checker(fsck, setup.target, scratch)?;
+    let mut r = Replayer::new(&log, t, Progress::new(0));
+    let report = bisect::run(&mut r, &setup.selection, &entries, at, &mut checker);
+    r.finish();
+    let report = report?;
+    let ss = log.sector_size();
+    let line = |e: &Entry| list::text_line(e, ss);
+    println!(
+        "{} checks over {} check points (at most {}), assuming that once the check fails it \
+         keeps failing",
+        report.checks,
+        report.points,
+        bisect::max_checks(report.points)
+    );
+    let Some((failing, why)) = report.first_failing else {
+        if let Some(last) = report.last_passing {
+            println!("every point passes; the last: {}", line(&entries[last]));
+            println!(
+                "{} holds the state after entry {}",
+                setup.target.display(),
+                entries[last].index
+            );
+        }
+        return Ok(());
+    };
+    let failed = &entries[failing];
+    println!("first failing point: {} ({why})", line(failed));
+    let from = match report.last_passing {
+        Some(p) => {
+            println!("last passing point:  {}", line(&entries[p]));
+            println!("entries after it up to the first failing point:");
+            p + 1
+        }
+        None => {
+            println!("last passing point:  none, the first point fails");
+            println!("entries from the first one replayed up to the first failing point:");
+            0
+        }
+    };
+    print_capped(&entries[from..=failing], ss);
+    let (before, after) = marks_around(&log, failed.index)?;
+    let none = || "none".to_string();
+    println!(
+        "nearest mark before: {}",
+        before.as_ref().map_or_else(none, line)
+    );
+    println!(
+        "nearest mark after:  {}",
+        after.as_ref().map_or_else(none, line)
+    );
+    println!("to replay the failing state onto what the target held before bisecting:");
+    println!("  {}", replay_command(setup, &entries, failing));
+    println!(
+        "{} holds the state after entry {}, the first failing point",
+        setup.target.display(),
+        failed.index
+    );
+    let (entry, sector_size) = (failed.clone(), ss);
+    Err(match report.last_passing {
+        Some(_) => Error::CheckFailed {
+            entry,
+            sector_size,
+            why,
+        },
+        None => Error::FailsAtFirstPoint {
+            entry,
+            sector_size,
+            why,
+        },
+    })
+}
+
+/// `entries` one per line, as `list` prints them; when there are too many,
+/// the first and last few with a line saying how to list the rest.
+fn print_capped(entries: &[Entry], sector_size: u32) {
+    let show = |e: &Entry| println!("  {}", list::text_line(e, sector_size));
+    if entries.len() <= NEIGHBOURHOOD {
+        entries.iter().for_each(show);
+        return;
+    }
+    let half = NEIGHBOURHOOD / 2;
+    let (head, rest) = entries.split_at(half);
+    let (hidden, tail) = rest.split_at(rest.len() - half);
+    head.iter().for_each(show);
+    if let (Some(a), Some(b)) = (hidden.first(), hidden.last()) {
+        println!(
+            "  ... {} more entries (lwlog list --from-entry {} --to-entry {}) ...",
+            hidden.len(),
+            a.index,
+            b.index
+        );
+    }
+    tail.iter().for_each(show);
+}
+
+/// The last mark before entry `index` and the first after it, in the
+/// whole log (a mark outside the selection still says where one is).
+fn marks_around<S: Source>(
+    log: &Log<S>,
+    index: u64,
+) -> Result<(Option<Entry>, Option<Entry>), Error> {
+    let mut before = None;
+    for e in log.entries() {
+        let e = e?;
+        if !e.header.is_mark() || e.index == index {
+            continue;
+        }
+        if e.index > index {
+            return Ok((before, Some(e)));
+        }
+        before = Some(e);
+    }
+    Ok((before, None))
+}
+
+/// The `lwlog replay` command that replays the selected entries up to
+/// `entries[upto]`, with the selection's other options.
+fn replay_command(setup: &ReplaySetup<'_>, entries: &[Entry], upto: usize) -> String {
+    let mut words: Vec<String> = vec![
+        "lwlog".into(),
+        "replay".into(),
+        shell_quote(&setup.log.to_string_lossy()),
+        shell_quote(&setup.target.to_string_lossy()),
+    ];
+    if let Some(first) = entries.first().filter(|e| e.index > 0) {
+        words.extend(["--start-entry".into(), first.index.to_string()]);
+    }
+    words.extend(["--limit".into(), (upto + 1).to_string()]);
+    if let Some((first, last)) = setup.selection.sectors {
+        if first > 0 {
+            words.extend(["--start-sector".into(), first.to_string()]);
+        }
+        if last < u64::MAX {
+            words.extend(["--end-sector".into(), last.to_string()]);
+        }
+    }
+    if !setup.discard {
+        words.push("--no-discard".into());
+    }
+    words.join(" ")
+}
+
+/// `s` as one shell word.
+fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./,:=+-@%".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// `lwlog diff`: the device sectors the entries after point `a` up to
+/// point `b` write or discard.
+pub fn diff(path: &Path, a: &Point, b: &Point, json: bool) -> Result<(), Error> {
+    let log = Log::open(path)?;
+    let (from, to) = (diff::resolve_point(&log, a)?, diff::resolve_point(&log, b)?);
+    if from > to {
+        return Err(Error::PointOrder {
+            a: a.to_string(),
+            a_applied: from,
+            b: b.to_string(),
+            b_applied: to,
+        });
+    }
+    let mut between = Vec::new();
+    for e in log
+        .entries()
+        .take(usize::try_from(to).unwrap_or(usize::MAX))
+    {
+        let e = e?;
+        if e.index >= from {
+            between.push(e);
+        }
+    }
+    let ranges = diff::changed_ranges(between);
+    let ss = log.sector_size();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for r in &ranges {
+        let line = if json {
+            diff::json_line(r, ss)
+        } else {
+            diff::text_line(r, ss)
+        };
+        if writeln!(out, "{line}").is_err() {
+            return Ok(());
+        }
+    }
+    let _ = out.flush();
+    let sectors = ranges
+        .iter()
+        .fold(0u64, |n, r| n.saturating_add(r.end - r.first));
+    if from == to {
+        eprintln!("no entries between the two points");
+    } else {
+        eprintln!(
+            "{} ranges, {sectors} sectors written or discarded by entries {from}..={}",
+            ranges.len(),
+            to - 1
+        );
+    }
+    Ok(())
 }
 
 /// `lwlog crash-states`: materialises the crash states `o` asks for and,

@@ -12,13 +12,12 @@
 //! it overwrote, and the prefix advances epoch by epoch.
 
 use crate::command::{Checker, Verdict};
-use crate::error::{Error, Missing, TargetOp};
+use crate::error::{Error, Missing};
 use crate::log::{Entry, Source};
 use crate::replay::Replayer;
 use crate::select::Selection;
+use crate::undo::{self, Saved};
 use logformat::{FLAG_FLUSH, FLAG_FUA};
-use std::io;
-use std::os::unix::fs::FileExt;
 
 pub struct Options {
     /// States generated per epoch.
@@ -66,7 +65,7 @@ pub fn run<S: Source>(
                 applied: pick(&data, &mut rng),
             };
             if o.only.is_none_or(|only| only == n) {
-                let undo = apply_state(r, &state)?;
+                let mut saved = apply_state(r, &state)?;
                 println!("{}", describe(n, &state, epoch));
                 if o.only.is_some() {
                     return Ok(Outcome::Done(1));
@@ -78,7 +77,7 @@ pub fn run<S: Source>(
                     }
                     None => Verdict::Passed,
                 };
-                undo_state(r, undo)?;
+                undo::restore(r, &mut saved)?;
                 if let Verdict::Failed(why) = verdict {
                     return Ok(Outcome::Failed { state: n, why });
                 }
@@ -130,55 +129,15 @@ fn pick<'e>(data: &[&'e Entry], rng: &mut SplitMix) -> Vec<&'e Entry> {
     chosen
 }
 
-/// Saved device bytes to restore after a state: (byte offset, bytes).
-type Undo = Vec<(u64, Vec<u8>)>;
-
-fn apply_state<S: Source>(r: &mut Replayer<'_, S>, s: &State<'_>) -> Result<Undo, Error> {
-    let ss = r.log.sector_size();
-    let mut undo = Vec::new();
+/// Applies the state's entries, saving what they overwrite so that
+/// `undo::restore` can take the state back.
+fn apply_state<S: Source>(r: &mut Replayer<'_, S>, s: &State<'_>) -> Result<Saved, Error> {
+    let mut saved = Saved::default();
     for e in &s.applied {
-        // The previous entry's merged write must be on the target first.
-        r.target.issue().map_err(|source| Error::Target {
-            op: TargetOp::Write,
-            source,
-        })?;
-        let at = e.header.sector * u64::from(ss);
-        let mut old = vec![0u8; e.bytes(ss) as usize];
-        read_upto(r.target.file(), &mut old, at).map_err(|source| Error::Target {
-            op: TargetOp::Save { at },
-            source,
-        })?;
-        undo.push((at, old));
-        r.apply(e, true)?;
+        undo::apply_saving(r, &mut saved, e, true)?;
     }
     r.sync()?;
-    Ok(undo)
-}
-
-fn undo_state<S: Source>(r: &mut Replayer<'_, S>, undo: Undo) -> Result<(), Error> {
-    for (at, old) in undo.into_iter().rev() {
-        r.target
-            .file()
-            .write_all_at(&old, at)
-            .map_err(|source| Error::Target {
-                op: TargetOp::Restore { at },
-                source,
-            })?;
-    }
-    Ok(())
-}
-
-/// Reads what there is (an image file may be shorter than the range: the
-/// rest reads as zeroes).
-fn read_upto(f: &std::fs::File, buf: &mut [u8], at: u64) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        match f.read_at(&mut buf[done..], at + done as u64)? {
-            0 => break,
-            n => done += n,
-        }
-    }
-    Ok(())
+    Ok(saved)
 }
 
 fn describe(n: u64, s: &State<'_>, epoch: &[Entry]) -> String {

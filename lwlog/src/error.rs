@@ -68,8 +68,23 @@ pub enum Error {
         sector_size: u32,
         why: String,
     },
+    /// `bisect`: the check command already fails at the first check
+    /// point, after `entry`, so no passing state bounds the search.
+    FailsAtFirstPoint {
+        entry: Entry,
+        sector_size: u32,
+        why: String,
+    },
     /// The check command failed on a crash state.
     StateCheckFailed { state: u64, why: String },
+    /// `diff`: point `a`, the state after `a_applied` entries, comes
+    /// after point `b`.
+    PointOrder {
+        a: String,
+        a_applied: u64,
+        b: String,
+        b_applied: u64,
+    },
     /// The log departs from the durability record the trace gives.
     NotDurable(Violation),
 }
@@ -107,6 +122,8 @@ pub enum Missing {
     Fua { after: u64 },
     /// Crash state `state`, when there are only `states`.
     State { state: u64, states: u64 },
+    /// No entry of the `entries` selected is a check point.
+    CheckPoints { entries: u64 },
 }
 
 impl Error {
@@ -116,10 +133,12 @@ impl Error {
             Error::File { .. } | Error::Replay { .. } | Error::Target { .. } => EXIT_IO,
             Error::RunCheck(_) => EXIT_IO,
             Error::Log(LogError::Io(..)) => EXIT_IO,
-            Error::SectorRange { .. } | Error::Overlap(_) => EXIT_USAGE,
+            Error::SectorRange { .. } | Error::Overlap(_) | Error::PointOrder { .. } => EXIT_USAGE,
             Error::Log(_) | Error::Trace(_) | Error::Journal(_) => EXIT_BAD_LOG,
             Error::NotFound(_) => EXIT_NOT_FOUND,
-            Error::CheckFailed { .. } | Error::StateCheckFailed { .. } => EXIT_CHECK_FAILED,
+            Error::CheckFailed { .. }
+            | Error::FailsAtFirstPoint { .. }
+            | Error::StateCheckFailed { .. } => EXIT_CHECK_FAILED,
             Error::NotDurable(_) => EXIT_NOT_DURABLE,
         }
     }
@@ -168,6 +187,35 @@ impl fmt::Display for Error {
                 entry.index,
                 crate::list::text_line(entry, *sector_size)
             ),
+            Error::FailsAtFirstPoint {
+                entry,
+                sector_size,
+                why,
+            } => write!(
+                f,
+                "check fails already at the first point, after entry {} ({}): {why}; no \
+                 point passes before it (does the target hold what the log's device held \
+                 when logging began?)",
+                entry.index,
+                crate::list::text_line(entry, *sector_size)
+            ),
+            Error::PointOrder {
+                a,
+                a_applied,
+                b,
+                b_applied,
+            } => {
+                let state = |n: &u64| match n {
+                    0 => "the state before entry 0".to_string(),
+                    n => format!("the state after entry {}", n - 1),
+                };
+                write!(
+                    f,
+                    "{a} ({}) comes after {b} ({}): give the earlier point first",
+                    state(a_applied),
+                    state(b_applied)
+                )
+            }
             Error::StateCheckFailed { state, why } => write!(
                 f,
                 "check failed on state {state}: {why} (materialise it with --only {state})"
@@ -220,6 +268,10 @@ impl fmt::Display for Missing {
             Missing::State { state, states } => {
                 write!(f, "there are only {states} states, no state {state}")
             }
+            Missing::CheckPoints { entries } => write!(
+                f,
+                "no check point (see --at) among the {entries} entries selected"
+            ),
         }
     }
 }
@@ -385,12 +437,39 @@ mod tests {
             ),
             (
                 Error::CheckFailed {
-                    entry,
+                    entry: entry.clone(),
                     sector_size: 512,
                     why: "exit status 1".into(),
                 },
                 5,
                 "check failed after entry 7 (7@8: sector 16, size 512, flags FLUSH): exit status 1",
+            ),
+            (
+                Error::FailsAtFirstPoint {
+                    entry,
+                    sector_size: 512,
+                    why: "exit status 8".into(),
+                },
+                5,
+                "check fails already at the first point, after entry 7 (7@8: sector 16, size 512, \
+                 flags FLUSH): exit status 8; no point passes before it (does the target hold \
+                 what the log's device held when logging began?)",
+            ),
+            (
+                Error::PointOrder {
+                    a: "mark:x".into(),
+                    a_applied: 5,
+                    b: "start".into(),
+                    b_applied: 0,
+                },
+                2,
+                "mark:x (the state after entry 4) comes after start (the state before entry 0): \
+                 give the earlier point first",
+            ),
+            (
+                Missing::CheckPoints { entries: 3 }.into(),
+                4,
+                "no check point (see --at) among the 3 entries selected",
             ),
             (
                 Error::StateCheckFailed {

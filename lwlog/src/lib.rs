@@ -6,10 +6,12 @@
 //! status). The binary (`main.rs`) only parses the command line; the
 //! property tests and the fuzz target use the library directly.
 
+pub mod bisect;
 pub mod check;
 pub mod command;
 pub mod commands;
 pub mod crash;
+pub mod diff;
 pub mod error;
 pub mod list;
 pub mod log;
@@ -20,4 +22,5 @@ pub mod replay;
 pub mod replay_log;
 pub mod select;
 pub mod stream;
+pub mod undo;
 pub mod verify;

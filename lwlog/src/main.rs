@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use lwlog::check::{self, At};
 use lwlog::commands::{self, ReplaySetup};
 use lwlog::crash;
+use lwlog::diff::{self, Point};
 use lwlog::error::Error;
 use lwlog::list::{self, Filter};
 use lwlog::replay_log;
@@ -136,6 +137,54 @@ enum Cmd {
         scratch: Option<PathBuf>,
         #[command(flatten)]
         select: SelectArgs,
+    },
+    /// Find the first check point at which a check command fails, with
+    /// about log2(points) checks, assuming that once it fails it keeps
+    /// failing; print the entries between the last passing point and it,
+    /// the marks around it and the replay command that reproduces it. The
+    /// command runs as for `check`. TARGET must hold what the log's device
+    /// held when logging began (usually zeroes); it is left holding the
+    /// state after the first failing point (after the last point when all
+    /// pass).
+    #[command(after_help = EXIT_HELP)]
+    Bisect {
+        /// Log device or image.
+        log: PathBuf,
+        /// Device or image to replay onto.
+        target: PathBuf,
+        /// The check command, e.g. 'e2fsck -fn $LWLOG_DEV'.
+        #[arg(long)]
+        fsck: String,
+        /// The points to bisect, as for `check`. By default the
+        /// filesystem's flushes and FUA writes, where it must be
+        /// consistent, and marks, where the workload says where it is.
+        #[arg(long, value_parser = check::parse_at, default_value = "fua,flush,mark")]
+        at: At,
+        /// Copy the target here before each check and check the copy, as
+        /// for `check`.
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+        #[command(flatten)]
+        select: SelectArgs,
+    },
+    /// List the device sectors the entries after point A up to point B
+    /// write or discard, merged into maximal ranges in sector order, each
+    /// with the entries behind it. A point is entry:N or N (the state
+    /// after entry N), mark:NAME (after the first mark NAME) or start
+    /// (before entry 0).
+    #[command(after_help = EXIT_HELP)]
+    Diff {
+        /// Log device or image.
+        log: PathBuf,
+        /// The earlier state.
+        #[arg(value_parser = diff::parse_point)]
+        a: Point,
+        /// The later state.
+        #[arg(value_parser = diff::parse_point)]
+        b: Point,
+        /// One JSON object per range instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Generate crash states within each flush epoch (a prefix of its FUA
     /// writes plus a random subset of its other writes, in random order) on
@@ -302,6 +351,15 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
             *max_checks,
             scratch.as_deref(),
         ),
+        Cmd::Bisect {
+            log,
+            target,
+            fsck,
+            at,
+            scratch,
+            select,
+        } => commands::bisect(&select.setup(log, target)?, fsck, *at, scratch.as_deref()),
+        Cmd::Diff { log, a, b, json } => commands::diff(log, a, b, *json),
         Cmd::CrashStates {
             log,
             target,
