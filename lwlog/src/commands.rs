@@ -697,6 +697,7 @@ mod tests {
             max_states: 100,
             seed: 1,
             only,
+            torn: None,
         }
     }
 

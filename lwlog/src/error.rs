@@ -51,6 +51,9 @@ pub enum Error {
     RunCheck(io::Error),
     /// `--start-sector` is after `--end-sector`.
     SectorRange { start: u64, end: u64 },
+    /// `crash-states --torn`: the atomic write unit, in bytes, is not a
+    /// multiple of the log's sector size, so units would split sectors.
+    TornUnit { unit: u32, sector_size: u32 },
     /// Two paths that must differ share storage (the target is the log).
     Overlap(Overlap),
     /// The log could not be read or is invalid.
@@ -134,6 +137,7 @@ impl Error {
             Error::RunCheck(_) => EXIT_IO,
             Error::Log(LogError::Io(..)) => EXIT_IO,
             Error::SectorRange { .. } | Error::Overlap(_) | Error::PointOrder { .. } => EXIT_USAGE,
+            Error::TornUnit { .. } => EXIT_USAGE,
             Error::Log(_) | Error::Trace(_) | Error::Journal(_) => EXIT_BAD_LOG,
             Error::NotFound(_) => EXIT_NOT_FOUND,
             Error::CheckFailed { .. }
@@ -171,6 +175,11 @@ impl fmt::Display for Error {
             Error::SectorRange { start, end } => {
                 write!(f, "--start-sector {start} is after --end-sector {end}")
             }
+            Error::TornUnit { unit, sector_size } => write!(
+                f,
+                "--torn {unit}: the atomic write unit must be a multiple of the log's sector \
+                 size, {sector_size} bytes"
+            ),
             Error::Overlap(e) => write!(f, "{e}"),
             Error::Log(e) => write!(f, "{e}"),
             Error::Trace(e) => write!(f, "{e}"),
@@ -357,6 +366,15 @@ mod tests {
                 Error::SectorRange { start: 9, end: 2 },
                 2,
                 "--start-sector 9 is after --end-sector 2",
+            ),
+            (
+                Error::TornUnit {
+                    unit: 512,
+                    sector_size: 4096,
+                },
+                2,
+                "--torn 512: the atomic write unit must be a multiple of the log's sector size, \
+                 4096 bytes",
             ),
             (
                 Error::Log(LogError::Super(FormatError::Short)),

@@ -20,6 +20,9 @@ const EXIT_HELP: &str = "Exit status: 0 success, 1 I/O error, 2 bad usage, 3 inv
 4 mark/entry/flush/FUA not found, 5 check command failed, 6 oracle: the log is not a true \
 durability record.";
 
+/// Torn states per flush epoch unless --torn-per-epoch says otherwise.
+const DEFAULT_TORN_PER_EPOCH: u64 = 2;
+
 #[derive(Parser)]
 #[command(
     name = "lwlog",
@@ -189,8 +192,9 @@ enum Cmd {
     /// Generate crash states within each flush epoch (a prefix of its FUA
     /// writes plus a random subset of its other writes, in random order) on
     /// top of everything durable before it, materialise each on TARGET and
-    /// optionally check it. TARGET must hold what the log's device held
-    /// when logging began (usually zeroes).
+    /// optionally check it. With --torn, also states where one write not
+    /// yet durable was persisted only partly. TARGET must hold what the
+    /// log's device held when logging began (usually zeroes).
     #[command(name = "crash-states", after_help = EXIT_HELP)]
     CrashStates {
         /// Log device or image.
@@ -206,6 +210,17 @@ enum Cmd {
         /// Seed for choosing and ordering writes.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also generate torn states: a write not yet durable (a volatile
+        /// write or discard, or the FUA write in flight) persisted only in
+        /// part, in atomic units of UNIT bytes aligned on the device, each
+        /// unit all old or all new. UNIT is a power of two from 512 to
+        /// 65536 and a multiple of the log's sector size.
+        #[arg(long, value_name = "UNIT", value_parser = parse_torn_unit)]
+        torn: Option<u32>,
+        /// Torn states per flush epoch, after its --per-epoch states
+        /// [default: 2].
+        #[arg(long, value_name = "N", requires = "torn")]
+        torn_per_epoch: Option<u64>,
         /// Only materialise state N and leave it on TARGET.
         #[arg(long, value_name = "N", conflicts_with = "fsck")]
         only: Option<u64>,
@@ -294,6 +309,16 @@ fn parse_flag(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("unknown flag '{s}' (flush, fua, discard, mark, metadata, write)"))
 }
 
+/// An atomic write unit: what devices have (512-byte sectors, 4 KiB
+/// pages, larger NVMe atomic units), and a power of two so that units are
+/// whole sectors exactly when UNIT is at least the log's sector size.
+fn parse_torn_unit(s: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .ok()
+        .filter(|u| u.is_power_of_two() && (512..=65536).contains(u))
+        .ok_or_else(|| format!("'{s}' is not a power of two from 512 to 65536 (bytes)"))
+}
+
 fn parse_devno(s: &str) -> Result<(u32, u32), String> {
     s.split_once(':')
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
@@ -366,6 +391,8 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
             per_epoch,
             max_states,
             seed,
+            torn,
+            torn_per_epoch,
             only,
             fsck,
             scratch,
@@ -377,6 +404,10 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
                 max_states: *max_states,
                 seed: *seed,
                 only: *only,
+                torn: torn.map(|unit| crash::TornOptions {
+                    unit,
+                    per_epoch: torn_per_epoch.unwrap_or(DEFAULT_TORN_PER_EPOCH),
+                }),
             },
             fsck.as_deref(),
             scratch.as_deref(),

@@ -58,6 +58,11 @@ impl Target {
         &self.file
     }
 
+    /// Whether discard entries are replayed (not under --no-discard).
+    pub fn replays_discards(&self) -> bool {
+        self.discard
+    }
+
     /// Whether a discard had to be done by zeroing, BLKDISCARD being
     /// unavailable.
     pub fn discard_zeroed(&self) -> bool {
@@ -253,13 +258,47 @@ impl<'a, S: Source> Replayer<'a, S> {
         if !change || !e.touches_data() {
             return Ok(());
         }
-        let start = e.header.sector * u64::from(ss);
-        let len = e.bytes(ss);
+        self.write_part(e, 0, e.bytes(ss))
+    }
+
+    /// Applies only device bytes `dev` of entry `e` (a write's data or a
+    /// discard): a crash state where `e` was persisted partly. `dev` must
+    /// lie within the bytes `e` changes.
+    pub fn apply_part(&mut self, e: &Entry, dev: std::ops::Range<u64>) -> Result<(), Error> {
+        let ss = self.log.sector_size();
+        let start = e.header.sector.saturating_mul(u64::from(ss));
+        let end = start.saturating_add(e.bytes(ss));
+        let result = if dev.start < start || dev.end > end || dev.start > dev.end {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "bytes {}..{} are not within the entry's {start}..{end}",
+                    dev.start, dev.end
+                ),
+            ))
+        } else {
+            self.write_part(e, dev.start - start, dev.end - dev.start)
+        };
+        result.map_err(|source| Error::Replay {
+            index: e.index,
+            source,
+        })
+    }
+
+    /// Writes (or discards) `len` bytes of `e` from byte `skip` of what it
+    /// changes.
+    fn write_part(&mut self, e: &Entry, skip: u64, len: u64) -> io::Result<()> {
+        let ss = self.log.sector_size();
+        let start = e
+            .header
+            .sector
+            .saturating_mul(u64::from(ss))
+            .saturating_add(skip);
         if e.header.is_discard() {
             return self.target.discard(start, len);
         }
         let target = &mut self.target;
-        let at = e.data_offset(ss);
+        let at = e.data_offset(ss) + skip;
         match &mut self.data {
             Data::Log(reader) => reader.for_each(self.log, at, len, |data, off| {
                 target.write(data, start + off)

@@ -111,16 +111,28 @@ pub fn apply_saving<S: Source>(
         let ss = u64::from(r.log.sector_size());
         let at = e.header.sector.saturating_mul(ss);
         let end = at.saturating_add(e.bytes(r.log.sector_size()));
-        if !saved.gaps(at, end).is_empty() {
-            // A merged write still pending may cover the bytes to save.
-            r.target.issue().map_err(|source| Error::Target {
-                op: TargetOp::Write,
-                source,
-            })?;
-            saved.save(r.target.file(), at, end)?;
-        }
+        save_range(r, saved, at, end)?;
     }
     r.apply(e, change)
+}
+
+/// Saves the target's bytes `[at, end)` that are not saved yet, before
+/// something overwrites them.
+pub fn save_range<S: Source>(
+    r: &mut Replayer<'_, S>,
+    saved: &mut Saved,
+    at: u64,
+    end: u64,
+) -> Result<(), Error> {
+    if saved.gaps(at, end).is_empty() {
+        return Ok(());
+    }
+    // A merged write still pending may cover the bytes to save.
+    r.target.issue().map_err(|source| Error::Target {
+        op: TargetOp::Write,
+        source,
+    })?;
+    saved.save(r.target.file(), at, end)
 }
 
 /// Writes every saved byte back, returning the target to the base state,

@@ -49,24 +49,30 @@ fn small_log() -> TempFile {
         (16, 1, 0, b""),
         (0, 0, FLAG_FLUSH, b""),
     ];
-    let mut log = vec![0u8; SS];
+    log_of(SS, &entries)
+}
+
+/// The log of `entries` (sector, sectors, flags, mark text) with sector
+/// size `ss`.
+fn log_of(ss: usize, entries: &[(u64, u64, u64, &[u8])]) -> TempFile {
+    let mut log = vec![0u8; ss];
     Super {
         nr_entries: entries.len() as u64,
-        sector_size: SS as u32,
+        sector_size: ss as u32,
     }
     .encode(&mut log)
     .unwrap();
-    for (sector, nr_sectors, flags, text) in entries {
+    for &(sector, nr_sectors, flags, text) in entries {
         let h = EntryHeader {
             sector,
             nr_sectors,
             flags,
             data_len: text.len() as u64,
         };
-        let mut header = vec![0u8; SS];
+        let mut header = vec![0u8; ss];
         h.encode(text, &mut header).unwrap();
         log.extend_from_slice(&header);
-        log.resize(log.len() + h.data_sectors() as usize * SS, 0xab);
+        log.resize(log.len() + h.data_sectors() as usize * ss, 0xab);
     }
     TempFile::new(&log)
 }
@@ -82,6 +88,17 @@ fn lwlog(args: &[&str]) -> (u8, String) {
         code as u8,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `lwlog args`: its exit status, stdout and stderr.
+fn lwlog_output(args: &[&str]) -> (u8, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lwlog"))
+        .args(args)
+        .output()
+        .unwrap();
+    let code = out.status.code().expect("lwlog was killed by a signal");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (code as u8, text(&out.stdout), text(&out.stderr))
 }
 
 /// Asserts that `lwlog args` exits with `code` and says `message` first.
@@ -290,5 +307,103 @@ fn a_log_the_trace_does_not_support_exits_6() {
             .lines()
             .any(|l| l.starts_with("lwlog: not a true durability record: ")),
         "{stderr}"
+    );
+}
+
+#[test]
+fn torn_states_are_printed_and_only_reproduces_them() {
+    let log = small_log();
+    let dir = std::env::temp_dir().join(format!("lwlog-cli-torn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = TempFile::new(&[0u8; 32 * SS]);
+    // Each state's bytes, as the check command saw them.
+    let copy = format!("cp \"$LWLOG_DEV\" '{}'/state-$LWLOG_STATE", dir.display());
+    let args = ["crash-states", "--torn", "512", "--per-epoch", "1"];
+    let mut all = args.to_vec();
+    all.extend(["--fsck", &copy, log.path(), target.path()]);
+    let (code, stdout, stderr) = lwlog_output(&all);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr, "4 crash states checked\n");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    // Epoch 0 (entries 0..=2): one state, then two where entry 0, two
+    // sectors, is torn; epoch 1 has nothing of two units.
+    assert!(
+        !lines[0].contains("torn") && !lines[3].contains("torn"),
+        "{stdout}"
+    );
+    for (k, line) in lines.iter().enumerate().skip(1).take(2) {
+        assert!(line.starts_with(&format!("state {k}: epoch 0 ")), "{line}");
+        assert!(line.contains("0(torn)"), "{line}");
+        let unit = if line.contains("wrote only unit 0 (sector 0)") {
+            0
+        } else {
+            assert!(line.contains("wrote only unit 1 (sector 1)"), "{line}");
+            1
+        };
+        assert!(
+            line.contains("; torn: entry 0 (NONE, sectors 0..=1, 2 units of 512 bytes)"),
+            "{line}"
+        );
+        let seen = std::fs::read(dir.join(format!("state-{k}"))).unwrap();
+        // The unit written holds the write's data, the other one its old
+        // zeroes.
+        assert!(seen[unit * SS..(unit + 1) * SS].iter().all(|&b| b == 0xab));
+        assert!(seen[(1 - unit) * SS..(2 - unit) * SS]
+            .iter()
+            .all(|&b| b == 0));
+
+        let fresh = TempFile::new(&[0u8; 32 * SS]);
+        let k = k.to_string();
+        let mut only = args.to_vec();
+        only.extend(["--only", &k, log.path(), fresh.path()]);
+        let (code, out, err) = lwlog_output(&only);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.trim_end(), *line);
+        assert!(
+            std::fs::read(&fresh.0).unwrap() == seen,
+            "--only {k} differs"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_bad_torn_unit_is_bad_usage() {
+    let target = TempFile::new(&[0u8; 32 * 4096]);
+    let small = small_log();
+    for unit in ["1000", "256", "131072", "x"] {
+        let (code, stderr) = lwlog(&["crash-states", "--torn", unit, small.path(), target.path()]);
+        assert_eq!(code, EXIT_USAGE, "--torn {unit}: {stderr}");
+        assert!(
+            stderr.contains("is not a power of two from 512 to 65536"),
+            "{stderr}"
+        );
+    }
+    let (code, stderr) = lwlog(&[
+        "crash-states",
+        "--torn-per-epoch",
+        "3",
+        small.path(),
+        target.path(),
+    ]);
+    assert_eq!(code, EXIT_USAGE, "{stderr}");
+    let big_sectors = log_of(4096, &[(0, 2, 0, b""), (0, 0, FLAG_FLUSH, b"")]);
+    let before = std::fs::read(&target.0).unwrap();
+    fails(
+        &[
+            "crash-states",
+            "--torn",
+            "512",
+            big_sectors.path(),
+            target.path(),
+        ],
+        EXIT_USAGE,
+        "lwlog: --torn 512: the atomic write unit must be a multiple of the log's sector size, \
+         4096 bytes",
+    );
+    assert!(
+        std::fs::read(&target.0).unwrap() == before,
+        "the target was written"
     );
 }
