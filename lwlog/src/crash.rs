@@ -27,6 +27,8 @@ use crate::replay::Replayer;
 use crate::select::Selection;
 use crate::undo::{self, Saved};
 use logformat::{FLAG_FLUSH, FLAG_FUA};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64;
 use std::fs::File;
 use std::ops::Range;
 
@@ -161,8 +163,8 @@ pub fn run<S: Source, I: Inspect + ?Sized>(
         }
     }
     let epochs = split_epochs(entries);
-    let mut rng = SplitMix(o.seed);
-    let mut torn_rng = SplitMix(o.seed ^ TORN_STREAM);
+    let mut rng = StateRng::new(o.seed);
+    let mut torn_rng = StateRng::new(o.seed ^ TORN_STREAM);
     let mut n = 0u64;
     for (k, epoch) in epochs.iter().enumerate() {
         let data: Vec<&Entry> = epoch.iter().filter(|e| sel.touches(e)).collect();
@@ -228,7 +230,7 @@ fn split_epochs(entries: &[Entry]) -> Vec<&[Entry]> {
 
 /// A prefix of the FUA writes plus a random subset of the rest, shuffled
 /// while FUA writes keep their order.
-fn pick<'e>(data: &[&'e Entry], rng: &mut SplitMix) -> Vec<&'e Entry> {
+fn pick<'e>(data: &[&'e Entry], rng: &mut StateRng) -> Vec<&'e Entry> {
     let fua: Vec<&Entry> = data.iter().copied().filter(|e| e.has(FLAG_FUA)).collect();
     let keep_fua = rng.below(fua.len() as u64 + 1) as usize;
     order(data, &fua[..keep_fua], None, rng).0
@@ -241,7 +243,7 @@ fn order<'e>(
     data: &[&'e Entry],
     durable_fua: &[&'e Entry],
     left_out: Option<u64>,
-    rng: &mut SplitMix,
+    rng: &mut StateRng,
 ) -> (Vec<&'e Entry>, usize) {
     let mut chosen: Vec<&Entry> = data
         .iter()
@@ -285,7 +287,7 @@ fn pick_torn<'e>(
     epoch: usize,
     data: &[&'e Entry],
     tearable: &[(&'e Entry, Units)],
-    rng: &mut SplitMix,
+    rng: &mut StateRng,
 ) -> State<'e> {
     let (torn, units) = tearable[rng.below(tearable.len() as u64) as usize];
     let fua: Vec<&Entry> = data.iter().copied().filter(|e| e.has(FLAG_FUA)).collect();
@@ -323,7 +325,7 @@ const MAX_CUTS: u64 = 15;
 /// MAX_CUTS cut points split the units into runs, alternately written and
 /// not, starting either way. One cut gives a written prefix or suffix,
 /// what a device writing in order leaves.
-fn written_units(count: u64, rng: &mut SplitMix) -> Vec<Range<u64>> {
+fn written_units(count: u64, rng: &mut StateRng) -> Vec<Range<u64>> {
     let candidates = count.saturating_sub(1);
     if candidates == 0 {
         return Vec::new();
@@ -445,16 +447,22 @@ fn describe_torn(t: &Torn, e: &Entry, sector_size: u32) -> String {
     )
 }
 
-/// SplitMix64: seeded and dependency-free.
-struct SplitMix(u64);
+/// The seeded generator of the states: PCG64, a named generator whose
+/// output rand keeps stable across versions, so that a seed names the same
+/// states on every build.
+struct StateRng(Pcg64);
 
-impl SplitMix {
+impl StateRng {
+    fn new(seed: u64) -> StateRng {
+        StateRng(Pcg64::seed_from_u64(seed))
+    }
+
+    /// A value in `0..n`; 0 when `n` is 0.
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
+        if n == 0 {
+            return 0;
+        }
+        self.0.random_range(0..n)
     }
 }
 
@@ -508,7 +516,7 @@ mod tests {
         for count in 2..=6u64 {
             let all = (1u64 << count) - 1;
             let mut seen = std::collections::HashSet::new();
-            let mut rng = SplitMix(count);
+            let mut rng = StateRng::new(count);
             for _ in 0..20_000 {
                 let runs = written_units(count, &mut rng);
                 for w in runs.windows(2) {
@@ -522,7 +530,7 @@ mod tests {
             assert_eq!(seen.len() as u64, all - 1, "{count} units");
         }
         // Many units: bounded runs, still proper.
-        let mut rng = SplitMix(9);
+        let mut rng = StateRng::new(9);
         for _ in 0..1000 {
             let runs = written_units(1 << 40, &mut rng);
             assert!(!runs.is_empty() && runs.len() as u64 <= MAX_CUTS.div_ceil(2) + 1);
