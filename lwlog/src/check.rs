@@ -3,12 +3,13 @@
 //! `lwlog check`: replay incrementally and run a check command at chosen
 //! points, stopping at the first failure.
 
-use crate::command::{Checker, Verdict};
+use crate::command::{Checker, Pool, Verdict};
 use crate::error::Error;
 use crate::log::{Entry, Source};
 use crate::replay::Replayer;
 use crate::select::Selection;
 use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
+use std::fs::File;
 
 /// Where checks run: after entries with any of `flags`, and after every
 /// `every`-th entry. `FLAG_FLUSH` selects the flushes the filesystem
@@ -95,6 +96,71 @@ pub fn run<S: Source>(
     max_checks: Option<u64>,
     checker: &mut Checker,
 ) -> Result<Outcome, Error> {
+    let mut failed = None;
+    let checks = walk(r, sel, entries, at, max_checks, |point, target, _| {
+        let e = &entries[point];
+        match checker.run(target, &env(e)).map_err(Error::RunCheck)? {
+            Verdict::Passed => Ok(true),
+            Verdict::Failed(why) => {
+                failed = Some((point, why));
+                Ok(false)
+            }
+        }
+    })?;
+    outcome(r, entries, checks, failed)
+}
+
+/// Like `run`, with the checks run by `pool` on copies, several at once;
+/// the outcome is the one `run` would give (the first failing point in
+/// log order, not the first failure to be seen).
+pub fn run_jobs<S: Source>(
+    r: &mut Replayer<'_, S>,
+    sel: &Selection,
+    entries: &[Entry],
+    at: At,
+    max_checks: Option<u64>,
+    mut pool: Pool,
+) -> Result<Outcome, Error> {
+    let checks = walk(r, sel, entries, at, max_checks, |point, target, written| {
+        pool.start(target, point, written, &env(&entries[point]))
+    })?;
+    let failed = pool.finish()?;
+    outcome(r, entries, checks, failed)
+}
+
+fn outcome<S: Source>(
+    r: &mut Replayer<'_, S>,
+    entries: &[Entry],
+    checks: u64,
+    failed: Option<(usize, String)>,
+) -> Result<Outcome, Error> {
+    match failed {
+        Some((point, why)) => Ok(Outcome::Failed {
+            entry: entries[point].clone(),
+            why,
+        }),
+        None => {
+            r.sync()?;
+            Ok(Outcome::Passed(checks))
+        }
+    }
+}
+
+/// Replays `entries` and, at each check point `at` and `max_checks`
+/// choose, syncs the target and calls `check` with the point's position
+/// in `entries`, the target and the byte ranges (start, length) of the
+/// target written or discarded since the previous call; stops when
+/// `check` returns false. Returns how many calls returned true.
+fn walk<S: Source>(
+    r: &mut Replayer<'_, S>,
+    sel: &Selection,
+    entries: &[Entry],
+    at: At,
+    max_checks: Option<u64>,
+    mut check: impl FnMut(usize, &File, &[(u64, u64)]) -> Result<bool, Error>,
+) -> Result<u64, Error> {
+    let ss = r.log.sector_size();
+    let mut written = Vec::new();
     let points = (1..)
         .zip(entries)
         .filter(|(nth, e)| at.hits(e, *nth))
@@ -109,7 +175,11 @@ pub fn run<S: Source>(
     let mut checks = 0;
     let mut point = 0;
     for (i, e) in entries.iter().enumerate() {
-        r.apply(e, sel.touches(e))?;
+        let change = sel.touches(e);
+        r.apply(e, change)?;
+        if change {
+            written.push((e.header.sector.saturating_mul(u64::from(ss)), e.bytes(ss)));
+        }
         if !at.hits(e, i as u64 + 1) {
             continue;
         }
@@ -118,22 +188,13 @@ pub fn run<S: Source>(
             continue;
         }
         r.sync()?;
-        checks += 1;
-        match checker
-            .run(r.target.file(), &env(e))
-            .map_err(Error::RunCheck)?
-        {
-            Verdict::Passed => {}
-            Verdict::Failed(why) => {
-                return Ok(Outcome::Failed {
-                    entry: e.clone(),
-                    why,
-                })
-            }
+        if !check(i, r.target.file(), &written)? {
+            break;
         }
+        written.clear();
+        checks += 1;
     }
-    r.sync()?;
-    Ok(Outcome::Passed(checks))
+    Ok(checks)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use crate::bisect;
 use crate::check::{self, At};
-use crate::command::Checker;
+use crate::command::{Checker, Pool, ScratchImages};
 use crate::crash;
 use crate::diff::{self, Point};
 use crate::error::{Error, Missing};
@@ -21,7 +21,7 @@ use crate::stream::LogStream;
 use crate::verify;
 use std::cell::RefCell;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What `replay`, `check` and `crash-states` replay, and onto what.
 pub struct ReplaySetup<'a> {
@@ -216,12 +216,18 @@ fn print_entries_before(entries: &[oracle::LogEntry], at: u64) {
     }
 }
 
-/// Refuses a target or scratch that shares storage with the log or with
-/// each other, before anything is written.
-fn refuse_overlap(setup: &ReplaySetup<'_>, scratch: Option<&Path>) -> Result<(), Error> {
+/// Refuses a target or any of `others` (scratch devices, each named by
+/// its role) that shares storage with the log or with each other, before
+/// anything is written.
+fn refuse_overlap(setup: &ReplaySetup<'_>, others: &[(&'static str, &Path)]) -> Result<(), Error> {
     let mut paths = vec![("log", setup.log), ("target", setup.target)];
-    paths.extend(scratch.map(|s| ("scratch", s)));
+    paths.extend_from_slice(others);
     overlap::refuse_overlap(&paths).map_err(Error::Overlap)
+}
+
+/// `scratch` as `refuse_overlap` takes it.
+fn scratch_role(scratch: Option<&Path>) -> Option<(&'static str, &Path)> {
+    scratch.map(|s| ("scratch", s))
 }
 
 fn open_target(setup: &ReplaySetup<'_>) -> Result<Target, Error> {
@@ -231,7 +237,7 @@ fn open_target(setup: &ReplaySetup<'_>) -> Result<Target, Error> {
 
 /// `lwlog replay`: the selected entries onto the target, in log order.
 pub fn replay(setup: &ReplaySetup<'_>) -> Result<(), Error> {
-    refuse_overlap(setup, None)?;
+    refuse_overlap(setup, &[])?;
     let log = Log::open(setup.log)?;
     let sel = &setup.selection;
     let ss = log.sector_size();
@@ -300,27 +306,77 @@ fn open_checker(fsck: &str, target: &Path, scratch: Option<&Path>) -> Result<Che
     ))
 }
 
+/// Where `check` copies the target to check it: the paths given, or
+/// images it makes in a directory, one per job.
+#[derive(Clone, Copy, Default)]
+pub struct Scratch<'a> {
+    pub paths: &'a [PathBuf],
+    pub dir: Option<&'a Path>,
+}
+
 /// `lwlog check`: replays incrementally and runs `fsck` at the points `at`
-/// picks (at most `max_checks` of them), on a copy in `scratch` if given.
+/// picks (at most `max_checks` of them), on a copy in `scratch` if given;
+/// with `jobs` > 1, that many checks at once, each on a scratch of its own.
 pub fn check(
     setup: &ReplaySetup<'_>,
     fsck: &str,
     at: At,
     max_checks: Option<u64>,
-    scratch: Option<&Path>,
+    scratch: Scratch<'_>,
+    jobs: usize,
 ) -> Result<(), Error> {
-    refuse_overlap(setup, scratch)?;
+    let given = scratch.paths.len();
+    if given > jobs || (jobs > 1 && given < jobs && scratch.dir.is_none()) {
+        return Err(Error::ScratchCount { jobs, given });
+    }
+    let mut others: Vec<_> = scratch
+        .paths
+        .iter()
+        .map(|p| ("scratch", p.as_path()))
+        .collect();
+    // Before anything is created in it: a directory on the target's or
+    // the log's device would be overwritten by the replay or corrupt it.
+    others.extend(scratch.dir.map(|d| ("scratch directory", d)));
+    refuse_overlap(setup, &others)?;
     let (log, entries, t) = open_replay(setup)?;
-    let mut checker = open_checker(fsck, setup.target, scratch)?;
+    let images = match scratch.dir {
+        Some(dir) => {
+            let size = crate::log::size_of(t.file())
+                .map_err(Error::file("cannot find the size of target", setup.target))?;
+            let images = ScratchImages::create(dir, jobs, size)?;
+            let made: Vec<_> = images
+                .paths
+                .iter()
+                .map(|p| ("scratch", p.as_path()))
+                .collect();
+            refuse_overlap(setup, &made)?;
+            Some(images)
+        }
+        None => None,
+    };
+    let scratch_paths = images.as_ref().map_or(scratch.paths, |i| &i.paths[..]);
     let mut r = Replayer::new(&log, t, Progress::new(0));
-    let outcome = check::run(
-        &mut r,
-        &setup.selection,
-        &entries,
-        at,
-        max_checks,
-        &mut checker,
-    );
+    let outcome = if jobs > 1 {
+        Pool::new(fsck.to_string(), scratch_paths).and_then(|pool| {
+            check::run_jobs(&mut r, &setup.selection, &entries, at, max_checks, pool)
+        })
+    } else {
+        open_checker(
+            fsck,
+            setup.target,
+            scratch_paths.first().map(PathBuf::as_path),
+        )
+        .and_then(|mut checker| {
+            check::run(
+                &mut r,
+                &setup.selection,
+                &entries,
+                at,
+                max_checks,
+                &mut checker,
+            )
+        })
+    };
     r.finish();
     match outcome? {
         check::Outcome::Passed(n) => {
@@ -346,7 +402,7 @@ pub fn bisect(
     at: At,
     scratch: Option<&Path>,
 ) -> Result<(), Error> {
-    refuse_overlap(setup, scratch)?;
+    refuse_overlap(setup, scratch_role(scratch).as_slice())?;
     let (log, entries, t) = open_replay(setup)?;
     if !(1..).zip(&entries).any(|(nth, e)| at.hits(e, nth)) {
         return Err(Missing::CheckPoints {
@@ -566,7 +622,7 @@ pub fn crash_states(
     fsck: Option<&str>,
     scratch: Option<&Path>,
 ) -> Result<(), Error> {
-    refuse_overlap(setup, scratch)?;
+    refuse_overlap(setup, scratch_role(scratch).as_slice())?;
     let (log, entries, t) = open_replay(setup)?;
     let mut checker = fsck
         .map(|cmd| open_checker(cmd, setup.target, scratch))
@@ -715,7 +771,8 @@ mod tests {
             "true",
             every,
             None,
-            None,
+            Scratch::default(),
+            1,
         )
         .unwrap();
         let target = zeroed_target();
@@ -810,7 +867,8 @@ mod tests {
                 "true",
                 At::default(),
                 None,
-                None,
+                Scratch::default(),
+                1,
             );
             assert_eq!(e.unwrap_err().exit_code(), EXIT_NOT_FOUND, "{what}");
         }
@@ -840,7 +898,8 @@ mod tests {
             "test $LWLOG_ENTRY -lt 3",
             at,
             None,
-            None,
+            Scratch::default(),
+            1,
         )
         .unwrap_err();
         assert_eq!(

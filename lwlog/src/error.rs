@@ -56,6 +56,17 @@ pub enum Error {
     TornUnit { unit: u32, sector_size: u32 },
     /// Two paths that must differ share storage (the target is the log).
     Overlap(Overlap),
+    /// `check --jobs`: `given` scratch paths for `jobs` checks at once
+    /// (each running check needs a copy of its own).
+    ScratchCount { jobs: usize, given: usize },
+    /// `check --scratch-dir`: the directory's filesystem has `free`
+    /// bytes, too few for `count` images of `size` bytes.
+    ScratchSpace {
+        dir: PathBuf,
+        count: usize,
+        size: u64,
+        free: u64,
+    },
     /// The log could not be read or is invalid.
     Log(LogError),
     /// The oracle's block trace is malformed.
@@ -136,8 +147,12 @@ impl Error {
             Error::File { .. } | Error::Replay { .. } | Error::Target { .. } => EXIT_IO,
             Error::RunCheck(_) => EXIT_IO,
             Error::Log(LogError::Io(..)) => EXIT_IO,
-            Error::SectorRange { .. } | Error::Overlap(_) | Error::PointOrder { .. } => EXIT_USAGE,
-            Error::TornUnit { .. } => EXIT_USAGE,
+            Error::SectorRange { .. }
+            | Error::Overlap(_)
+            | Error::ScratchCount { .. }
+            | Error::ScratchSpace { .. }
+            | Error::PointOrder { .. }
+            | Error::TornUnit { .. } => EXIT_USAGE,
             Error::Log(_) | Error::Trace(_) | Error::Journal(_) => EXIT_BAD_LOG,
             Error::NotFound(_) => EXIT_NOT_FOUND,
             Error::CheckFailed { .. }
@@ -181,6 +196,26 @@ impl fmt::Display for Error {
                  size, {sector_size} bytes"
             ),
             Error::Overlap(e) => write!(f, "{e}"),
+            Error::ScratchCount { jobs, given } if given > jobs => write!(
+                f,
+                "--scratch is given {given} times for --jobs {jobs}: give it once per job"
+            ),
+            Error::ScratchCount { jobs, given } => write!(
+                f,
+                "--jobs {jobs} checks copies of the target, one per job: give --scratch \
+                 {jobs} times (it is given {given} times) or --scratch-dir DIR"
+            ),
+            Error::ScratchSpace {
+                dir,
+                count,
+                size,
+                free,
+            } => write!(
+                f,
+                "the scratch directory {} has {free} bytes free, too few for {count} \
+                 images of {size} bytes (the target's size)",
+                dir.display()
+            ),
             Error::Log(e) => write!(f, "{e}"),
             Error::Trace(e) => write!(f, "{e}"),
             // ParseError names a trace line; the journal is another file.

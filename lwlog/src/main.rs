@@ -135,9 +135,20 @@ enum Cmd {
         max_checks: Option<u64>,
         /// Copy the target here before each check and check the copy, so a
         /// command that writes (a mount replaying a journal) cannot change
-        /// the replay.
-        #[arg(long)]
-        scratch: Option<PathBuf>,
+        /// the replay. With --jobs N, give it N times: one per job.
+        #[arg(long, value_name = "SCRATCH")]
+        scratch: Vec<PathBuf>,
+        /// Instead of --scratch: create the scratch images (one per job, of
+        /// the target's size) in this directory, and remove them at the
+        /// end.
+        #[arg(long, value_name = "DIR", conflicts_with = "scratch")]
+        scratch_dir: Option<PathBuf>,
+        /// Run up to this many checks at once, each on a copy of its own
+        /// (needs --scratch N times or --scratch-dir); the replay goes on
+        /// while they run. The first failing point in log order is
+        /// reported, as without --jobs.
+        #[arg(long, default_value_t = 1, value_parser = parse_jobs)]
+        jobs: usize,
         #[command(flatten)]
         select: SelectArgs,
     },
@@ -319,6 +330,13 @@ fn parse_torn_unit(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("'{s}' is not a power of two from 512 to 65536 (bytes)"))
 }
 
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{s}' is not a number of jobs (1 or more)")),
+    }
+}
+
 fn parse_devno(s: &str) -> Result<(u32, u32), String> {
     s.split_once(':')
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
@@ -368,13 +386,19 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
             at,
             max_checks,
             scratch,
+            scratch_dir,
+            jobs,
             select,
         } => commands::check(
             &select.setup(log, target)?,
             fsck,
             *at,
             *max_checks,
-            scratch.as_deref(),
+            commands::Scratch {
+                paths: scratch,
+                dir: scratch_dir.as_deref(),
+            },
+            *jobs,
         ),
         Cmd::Bisect {
             log,
