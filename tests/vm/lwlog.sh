@@ -158,6 +158,27 @@ lwlog crash-states --start-mark mkfs --per-epoch 2 --seed 7 --only 3 $log $repla
 mount $replay /mnt/fs && umount /mnt/fs
 e2fsck -fn $replay >/dev/null || fail "state 3 does not pass e2fsck"
 
+step "bisect finds the point check finds; diff names what changed up to it"
+# Fails from the first point at which /moved is on the device (outside the
+# journal): a property that, once true, stays true.
+probe='! debugfs -R "stat /moved" $LWLOG_DEV 2>/dev/null | grep -q "Inode:"'
+blkdiscard $replay
+lwlog replay --end-mark mkfs $log $replay
+lwlog check --start-mark mkfs --at fua,flush,mark --fsck "$probe" $log $replay 2>/tmp/check.err &&
+	fail "check found no point with /moved"
+want=$(sed -n 's/.*check failed after entry \([0-9]*\) .*/\1/p' /tmp/check.err)
+blkdiscard $replay
+lwlog replay --end-mark mkfs $log $replay
+lwlog bisect --start-mark mkfs --at fua,flush,mark --fsck "$probe" $log $replay >/tmp/bisect.out 2>/dev/null &&
+	fail "bisect found no failing point"
+cat /tmp/bisect.out
+got=$(sed -n 's/^first failing point: \([0-9]*\)@.*/\1/p' /tmp/bisect.out)
+[ -n "$want" ] && [ "$got" = "$want" ] || fail "bisect says entry '$got', check says '$want'"
+debugfs -R "stat /moved" $replay 2>/dev/null | grep -q Inode: || fail "bisect left another state than the failing one"
+lwlog diff $log mark:mkfs "$got" >/tmp/diff.out || fail "diff mark:mkfs $got failed"
+head -n 5 /tmp/diff.out
+[ -s /tmp/diff.out ] || fail "diff lists no change between mkfs and entry $got"
+
 step "never writing onto the log: the device, a dm device on it, a loop device of a log file"
 # refused CMD...: exits 2 (1 as replay-log), says why, and the log is intact.
 refused() {
