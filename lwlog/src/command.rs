@@ -89,10 +89,9 @@ struct Slot {
     /// command checking it.
     running: Option<(usize, Child)>,
     /// The byte ranges (start, length) of the target changed since the
-    /// last copy to this scratch; `None` before the first copy, which
-    /// compares the whole device. Copying only these makes a copy cost
-    /// what the replay wrote since, not a device's size: comparing a
-    /// 64 MiB image took longer than the e2fsck after it.
+    /// last copy to this scratch, while nothing else can have changed
+    /// it; `None` before the first copy and once a command has run on
+    /// it, when the copy compares the whole device.
     stale: Option<Vec<(u64, u64)>>,
 }
 
@@ -201,6 +200,11 @@ impl Pool {
                 }
             }
             slot.running = None;
+            // The command may have written its scratch (a mount replaying
+            // a journal, a repairing fsck): that scratch now differs from
+            // the target outside the ranges the replay changed, and only a
+            // whole comparison finds where.
+            slot.stale = None;
         }
         Ok(())
     }

@@ -417,3 +417,33 @@ fn too_little_scratch_is_bad_usage() {
         .stderr
         .starts_with("lwlog: cannot use scratch directory /nonexistent/dir"));
 }
+
+#[test]
+fn a_check_that_writes_its_scratch_does_not_leak_into_later_checks() {
+    // The check fails when it finds DIRTY anywhere, then writes DIRTY
+    // into a sector no entry writes (as a mount replaying a journal or
+    // e2fsck -y writes where it likes). Every state of the replay is
+    // clean, so every check must pass: what one command wrote must not be
+    // on its scratch when a later point is copied there.
+    const N: u64 = 8;
+    let dir = TempDir::new();
+    let (log, target) = files(&dir, &writes(N, None), 2 * N as usize);
+    let fsck = format!(
+        "if LC_ALL=C grep -qa DIRTY \"$LWLOG_DEV\"; then exit 1; fi; \
+         printf DIRTY | dd of=\"$LWLOG_DEV\" bs={SS} seek={N} conv=notrunc status=none"
+    );
+    let scratch_dir = dir.path("scratch");
+    std::fs::create_dir(&scratch_dir).unwrap();
+    for jobs in ["1", "2"] {
+        let mut args = check_args(&log, &target, &fsck, "every:1");
+        args.extend([
+            "--jobs",
+            jobs,
+            "--scratch-dir",
+            scratch_dir.to_str().unwrap(),
+        ]);
+        let run = lwlog(&args);
+        assert_eq!(run.code, 0, "--jobs {jobs}: {run:?}");
+        assert_eq!(run.stdout, format!("{N} checks passed over {N} entries\n"));
+    }
+}
