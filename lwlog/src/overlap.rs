@@ -57,8 +57,135 @@ struct Footprint {
     disks: BTreeSet<DevNo>,
 }
 
-fn sys(dev: DevNo) -> PathBuf {
-    PathBuf::from(format!("/sys/dev/block/{}:{}", dev.0, dev.1))
+/// Where the kernel says how block devices are built: sysfs (tests give a
+/// tree of their own).
+#[derive(Clone, Copy)]
+struct Sys<'a> {
+    root: &'a Path,
+}
+
+const SYSTEM: &str = "/sys";
+
+impl Sys<'_> {
+    fn dev(&self, dev: DevNo) -> PathBuf {
+        self.root.join(format!("dev/block/{}:{}", dev.0, dev.1))
+    }
+
+    /// The disk a partition is on, or `None` for a whole device.
+    fn parent(&self, dev: DevNo) -> Option<DevNo> {
+        let dir = fs::canonicalize(self.dev(dev)).ok()?;
+        if !dir.join("partition").exists() {
+            return None;
+        }
+        parse_devno(&fs::read_to_string(dir.parent()?.join("dev")).ok()?)
+    }
+
+    /// Adds the devices at the bottom of `dev`'s stack, and the backing
+    /// files of loop devices in it, to `fp`.
+    fn add_stack(&self, dev: DevNo, fp: &mut Footprint, depth: u32) {
+        let dir = self.dev(dev);
+        let mut below = Vec::new();
+        if let Ok(f) = fs::read_to_string(dir.join("loop/backing_file")) {
+            if let Ok(m) = fs::metadata(f.trim_end_matches('\n')) {
+                if m.file_type().is_block_device() {
+                    // A loop device over a block device is that device.
+                    below.push(devno(m.rdev()));
+                } else {
+                    fp.files.insert((m.dev(), m.ino()));
+                    self.add_stack(devno(m.dev()), fp, depth + 1);
+                }
+            }
+        }
+        if let Ok(rd) = fs::read_dir(dir.join("slaves")) {
+            for s in rd.flatten() {
+                if let Some(d) = fs::read_to_string(s.path().join("dev"))
+                    .ok()
+                    .and_then(|t| parse_devno(&t))
+                {
+                    below.push(d);
+                }
+            }
+        }
+        // A stack deeper than this is a loop in what sysfs says.
+        if below.is_empty() || depth > 16 {
+            fp.disks.insert(dev);
+        } else {
+            for d in below {
+                self.add_stack(d, fp, depth + 1);
+            }
+        }
+    }
+
+    fn footprint(&self, path: &Path) -> io::Result<Footprint> {
+        let m = fs::metadata(path)?;
+        let mut fp = Footprint::default();
+        if m.file_type().is_block_device() {
+            fp.is_block = true;
+            self.add_stack(devno(m.rdev()), &mut fp, 0);
+        } else {
+            fp.files.insert((m.dev(), m.ino()));
+            if self.dev(devno(m.dev())).exists() {
+                self.add_stack(devno(m.dev()), &mut fp, 0);
+            }
+        }
+        Ok(fp)
+    }
+
+    /// Whether two bottom devices share sectors: the same device, or a
+    /// partition and the disk it is on.
+    fn disks_meet(&self, a: DevNo, b: DevNo) -> bool {
+        a == b || self.parent(a) == Some(b) || self.parent(b) == Some(a)
+    }
+
+    /// How `a` and `b` share storage, if they do.
+    fn shared(&self, a: &Footprint, b: &Footprint) -> Option<String> {
+        if a.files.intersection(&b.files).next().is_some() {
+            return Some(if a.is_block || b.is_block {
+                "share a file (a loop device's backing file)".into()
+            } else {
+                "are the same file".into()
+            });
+        }
+        // Two files on one filesystem share its device but not their sectors.
+        if a.is_block || b.is_block {
+            for &x in &a.disks {
+                for &y in &b.disks {
+                    if self.disks_meet(x, y) {
+                        return Some(format!(
+                            "share the block device {}:{}{}",
+                            x.0,
+                            x.1,
+                            if x == y {
+                                String::new()
+                            } else {
+                                format!(" and {}:{} (a partition and its disk)", y.0, y.1)
+                            }
+                        ));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn refuse_overlap(&self, paths: &[(&'static str, &Path)]) -> Result<(), Overlap> {
+        let fps: Vec<Option<Footprint>> =
+            paths.iter().map(|(_, p)| self.footprint(p).ok()).collect();
+        for i in 0..paths.len() {
+            for j in i + 1..paths.len() {
+                if let (Some(a), Some(b)) = (&fps[i], &fps[j]) {
+                    if let Some(how) = self.shared(a, b) {
+                        return Err(Overlap {
+                            first: (paths[i].0, paths[i].1.to_path_buf()),
+                            second: (paths[j].0, paths[j].1.to_path_buf()),
+                            how,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn parse_devno(s: &str) -> Option<DevNo> {
@@ -66,116 +193,13 @@ fn parse_devno(s: &str) -> Option<DevNo> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-/// The disk a partition is on, or `None` for a whole device.
-fn parent(dev: DevNo) -> Option<DevNo> {
-    let dir = fs::canonicalize(sys(dev)).ok()?;
-    if !dir.join("partition").exists() {
-        return None;
-    }
-    parse_devno(&fs::read_to_string(dir.parent()?.join("dev")).ok()?)
-}
-
-/// Adds the devices at the bottom of `dev`'s stack, and the backing files
-/// of loop devices in it, to `fp`.
-fn add_stack(dev: DevNo, fp: &mut Footprint, depth: u32) {
-    let dir = sys(dev);
-    if let Ok(f) = fs::read_to_string(dir.join("loop/backing_file")) {
-        if let Ok(m) = fs::metadata(f.trim_end_matches('\n')) {
-            fp.files.insert((m.dev(), m.ino()));
-            add_stack(devno(m.dev()), fp, depth + 1);
-        }
-    }
-    let mut below = Vec::new();
-    if let Ok(rd) = fs::read_dir(dir.join("slaves")) {
-        for s in rd.flatten() {
-            if let Some(d) = fs::read_to_string(s.path().join("dev"))
-                .ok()
-                .and_then(|t| parse_devno(&t))
-            {
-                below.push(d);
-            }
-        }
-    }
-    // A stack deeper than this is a loop in what sysfs says.
-    if below.is_empty() || depth > 16 {
-        fp.disks.insert(dev);
-    } else {
-        for d in below {
-            add_stack(d, fp, depth + 1);
-        }
-    }
-}
-
-fn footprint(path: &Path) -> io::Result<Footprint> {
-    let m = fs::metadata(path)?;
-    let mut fp = Footprint::default();
-    if m.file_type().is_block_device() {
-        fp.is_block = true;
-        add_stack(devno(m.rdev()), &mut fp, 0);
-    } else {
-        fp.files.insert((m.dev(), m.ino()));
-        if sys(devno(m.dev())).exists() {
-            add_stack(devno(m.dev()), &mut fp, 0);
-        }
-    }
-    Ok(fp)
-}
-
-/// Whether two bottom devices share sectors: the same device, or a
-/// partition and the disk it is on.
-fn disks_meet(a: DevNo, b: DevNo) -> bool {
-    a == b || parent(a) == Some(b) || parent(b) == Some(a)
-}
-
-/// How `a` and `b` share storage, if they do.
-fn shared(a: &Footprint, b: &Footprint) -> Option<String> {
-    if a.files.intersection(&b.files).next().is_some() {
-        return Some(if a.is_block || b.is_block {
-            "share a file (a loop device's backing file)".into()
-        } else {
-            "are the same file".into()
-        });
-    }
-    // Two files on one filesystem share its device but not their sectors.
-    if a.is_block || b.is_block {
-        for &x in &a.disks {
-            for &y in &b.disks {
-                if disks_meet(x, y) {
-                    return Some(format!(
-                        "share the block device {}:{}{}",
-                        x.0,
-                        x.1,
-                        if x == y {
-                            String::new()
-                        } else {
-                            format!(" and {}:{} (a partition and its disk)", y.0, y.1)
-                        }
-                    ));
-                }
-            }
-        }
-    }
-    None
-}
-
 /// Refuses any two of `paths` (each named by its role) that share storage.
 /// A path that does not exist yet shares nothing.
 pub fn refuse_overlap(paths: &[(&'static str, &Path)]) -> Result<(), Overlap> {
-    let fps: Vec<Option<Footprint>> = paths.iter().map(|(_, p)| footprint(p).ok()).collect();
-    for i in 0..paths.len() {
-        for j in i + 1..paths.len() {
-            if let (Some(a), Some(b)) = (&fps[i], &fps[j]) {
-                if let Some(how) = shared(a, b) {
-                    return Err(Overlap {
-                        first: (paths[i].0, paths[i].1.to_path_buf()),
-                        second: (paths[j].0, paths[j].1.to_path_buf()),
-                        how,
-                    });
-                }
-            }
-        }
+    Sys {
+        root: Path::new(SYSTEM),
     }
-    Ok(())
+    .refuse_overlap(paths)
 }
 
 #[cfg(test)]
@@ -199,5 +223,94 @@ mod tests {
         // Nor does a path that is not there yet.
         assert!(refuse_overlap(&[("log", &a), ("target", &dir.join("none"))]).is_ok());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A sysfs tree of made-up block devices (major 240, one for local
+    /// use), with device nodes for them: what a stack of loop, md or dm
+    /// devices looks like without making one.
+    struct Fake {
+        dir: PathBuf,
+        sys: PathBuf,
+    }
+
+    impl Fake {
+        /// `None` where device nodes cannot be made (not root).
+        fn new(name: &str) -> Option<Fake> {
+            let dir = std::env::temp_dir().join(format!("lwlog-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            let sys = dir.join("sys");
+            fs::create_dir_all(sys.join("dev/block")).unwrap();
+            fs::create_dir_all(sys.join("devices")).unwrap();
+            fs::create_dir_all(dir.join("nodes")).unwrap();
+            let fake = Fake { dir, sys };
+            if !fake.node("probe", 0) {
+                eprintln!("cannot make device nodes: skipped");
+                return None;
+            }
+            Some(fake)
+        }
+
+        fn sys(&self) -> Sys<'_> {
+            Sys { root: &self.sys }
+        }
+
+        fn node(&self, name: &str, minor: u32) -> bool {
+            let c = std::ffi::CString::new(self.path(name).to_str().unwrap()).unwrap();
+            // SAFETY: mknod only reads the NUL-terminated path.
+            unsafe {
+                libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(240, minor)) == 0
+            }
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.join("nodes").join(name)
+        }
+
+        /// Device `240:minor` at `devices/rel` (a partition inside its
+        /// disk's directory), with its node `nodes/NAME`.
+        fn device(&self, rel: &str, minor: u32, partition: bool) {
+            let d = self.sys.join("devices").join(rel);
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("dev"), format!("240:{minor}\n")).unwrap();
+            if partition {
+                fs::write(d.join("partition"), "1\n").unwrap();
+            }
+            std::os::unix::fs::symlink(&d, self.sys.join(format!("dev/block/240:{minor}")))
+                .unwrap();
+            let name = Path::new(rel).file_name().unwrap().to_str().unwrap();
+            assert!(self.node(name, minor));
+        }
+
+        fn backing_file(&self, rel: &str, file: &Path) {
+            let d = self.sys.join("devices").join(rel).join("loop");
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("backing_file"), format!("{}\n", file.display())).unwrap();
+        }
+
+        fn refused(&self, a: &str, b: &Path) -> bool {
+            self.sys()
+                .refuse_overlap(&[("log", &self.path(a)), ("target", b)])
+                .is_err()
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn a_loop_device_over_a_block_device_is_that_device() {
+        let Some(f) = Fake::new("overlap-loop") else {
+            return;
+        };
+        f.device("sdb", 1, false);
+        f.device("loop0", 2, false);
+        f.backing_file("loop0", &f.path("sdb"));
+        f.device("sdc", 3, false);
+        assert!(f.refused("loop0", &f.path("sdb")));
+        assert!(f.refused("sdb", &f.path("loop0")));
+        assert!(!f.refused("loop0", &f.path("sdc")));
     }
 }
