@@ -55,6 +55,12 @@ struct Footprint {
     /// The block devices at the bottom of the stack the path is on (for a
     /// file, its filesystem's device).
     disks: BTreeSet<DevNo>,
+    /// For a partition of a device built on others (a partitioned loop,
+    /// md or dm device), the disks and files that device is built on,
+    /// each with that device: the partition lies somewhere on them. Two
+    /// partitions of one such device are apart, as two of a plain disk.
+    covered_disks: BTreeSet<(DevNo, DevNo)>,
+    covered_files: BTreeSet<((u64, u64), DevNo)>,
 }
 
 /// Where the kernel says how block devices are built: sysfs (tests give a
@@ -83,6 +89,27 @@ impl Sys<'_> {
     /// Adds the devices at the bottom of `dev`'s stack, and the backing
     /// files of loop devices in it, to `fp`.
     fn add_stack(&self, dev: DevNo, fp: &mut Footprint, depth: u32) {
+        // A partition's own sysfs directory says nothing of what is below
+        // it: its disk's does.
+        if let Some(whole) = self.parent(dev).filter(|_| depth <= 16) {
+            let mut below = Footprint::default();
+            self.add_stack(whole, &mut below, depth + 1);
+            let plain = below.files.is_empty()
+                && below.covered_disks.is_empty()
+                && below.covered_files.is_empty()
+                && below.disks.len() == 1
+                && below.disks.contains(&whole);
+            if !plain {
+                fp.disks.insert(dev);
+                // The disk itself meets its partitions as any disk does.
+                let disks = below.disks.into_iter().filter(|&d| d != whole);
+                let disks = disks.map(|d| (d, whole));
+                fp.covered_disks.extend(disks.chain(below.covered_disks));
+                let files = below.files.into_iter().map(|f| (f, whole));
+                fp.covered_files.extend(files.chain(below.covered_files));
+                return;
+            }
+        }
         let dir = self.dev(dev);
         let mut below = Vec::new();
         if let Ok(f) = fs::read_to_string(dir.join("loop/backing_file")) {
@@ -146,6 +173,14 @@ impl Sys<'_> {
                 "are the same file".into()
             });
         }
+        for (x, y) in [(a, b), (b, a)] {
+            let shares_file = x.covered_files.iter().any(|(f, via)| {
+                y.files.contains(f) || y.covered_files.iter().any(|(g, v)| g == f && v != via)
+            });
+            if shares_file {
+                return Some("share a file (a partitioned loop device's backing file)".into());
+            }
+        }
         // Two files on one filesystem share its device but not their sectors.
         if a.is_block || b.is_block {
             for &x in &a.disks {
@@ -160,6 +195,20 @@ impl Sys<'_> {
                             } else {
                                 format!(" and {}:{} (a partition and its disk)", y.0, y.1)
                             }
+                        ));
+                    }
+                }
+            }
+            for (x, y) in [(a, b), (b, a)] {
+                for &(c, via) in &x.covered_disks {
+                    let meets = y.disks.iter().any(|&d| self.disks_meet(c, d))
+                        || y.covered_disks
+                            .iter()
+                            .any(|&(d, v)| v != via && self.disks_meet(c, d));
+                    if meets {
+                        return Some(format!(
+                            "share the block device {}:{} (under a partition of {}:{})",
+                            c.0, c.1, via.0, via.1
                         ));
                     }
                 }
@@ -287,6 +336,13 @@ mod tests {
             fs::write(d.join("backing_file"), format!("{}\n", file.display())).unwrap();
         }
 
+        fn slave(&self, rel: &str, below: &str) {
+            let d = self.sys.join("devices").join(rel).join("slaves");
+            fs::create_dir_all(&d).unwrap();
+            let name = Path::new(below).file_name().unwrap();
+            std::os::unix::fs::symlink(self.sys.join("devices").join(below), d.join(name)).unwrap();
+        }
+
         fn refused(&self, a: &str, b: &Path) -> bool {
             self.sys()
                 .refuse_overlap(&[("log", &self.path(a)), ("target", b)])
@@ -312,5 +368,52 @@ mod tests {
         assert!(f.refused("loop0", &f.path("sdb")));
         assert!(f.refused("sdb", &f.path("loop0")));
         assert!(!f.refused("loop0", &f.path("sdc")));
+    }
+
+    #[test]
+    fn a_partition_of_a_stacked_device_shares_what_it_is_built_on() {
+        let Some(f) = Fake::new("overlap-part") else {
+            return;
+        };
+        let log = f.dir.join("log");
+        fs::write(&log, b"log").unwrap();
+        // loop0 over the log file, with two partitions.
+        f.device("loop0", 1, false);
+        f.backing_file("loop0", &log);
+        f.device("loop0/loop0p1", 2, true);
+        f.device("loop0/loop0p2", 3, true);
+        // md0 over sdb and sdc, with two partitions; sdd apart.
+        f.device("sdb", 4, false);
+        f.device("sdc", 5, false);
+        f.device("sdd", 6, false);
+        f.device("md0", 7, false);
+        f.slave("md0", "sdb");
+        f.slave("md0", "sdc");
+        f.device("md0/md0p1", 8, true);
+        f.device("md0/md0p2", 9, true);
+        // dm-0 over md0p2, and a plain disk with two partitions.
+        f.device("dm-0", 10, false);
+        f.slave("dm-0", "md0/md0p2");
+        f.device("sde", 11, false);
+        f.device("sde/sde1", 12, true);
+        f.device("sde/sde2", 13, true);
+
+        let refused = |a: &str, b: &str| f.refused(a, &f.path(b));
+        assert!(f
+            .sys()
+            .refuse_overlap(&[("log", &log), ("target", &f.path("loop0p1"))])
+            .is_err());
+        assert!(refused("md0p1", "sdb"));
+        assert!(refused("sdc", "md0p2"));
+        assert!(refused("md0p1", "md0"));
+        assert!(refused("dm-0", "md0p2"));
+        assert!(refused("dm-0", "sdb"));
+        assert!(refused("sde1", "sde"));
+        // Partitions of one device, and what is built on them, are apart.
+        assert!(!refused("loop0p1", "loop0p2"));
+        assert!(!refused("md0p1", "md0p2"));
+        assert!(!refused("md0p1", "dm-0"));
+        assert!(!refused("md0p1", "sdd"));
+        assert!(!refused("sde1", "sde2"));
     }
 }
