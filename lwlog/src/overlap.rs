@@ -5,7 +5,7 @@
 //! file under two names, a block device and its partitions, a device
 //! mapper or md device and the devices it is built on (sysfs `slaves`), a
 //! loop device and its backing file, and a block device and the files of a
-//! filesystem it holds.
+//! filesystem it holds (btrfs too, whose files name no block device).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -68,6 +68,8 @@ struct Footprint {
 #[derive(Clone, Copy)]
 struct Sys<'a> {
     root: &'a Path,
+    /// The mount table, `/proc/self/mountinfo`.
+    mountinfo: &'a Path,
 }
 
 const SYSTEM: &str = "/sys";
@@ -153,9 +155,61 @@ impl Sys<'_> {
             fp.files.insert((m.dev(), m.ino()));
             if self.dev(devno(m.dev())).exists() {
                 self.add_stack(devno(m.dev()), &mut fp, 0);
+            } else {
+                // btrfs gives its files an anonymous device number: the
+                // devices are the mount's source and, for btrfs, the
+                // other devices of its filesystem.
+                for d in self.mounted_from(devno(m.dev())) {
+                    self.add_stack(d, &mut fp, 0);
+                }
             }
         }
         Ok(fp)
+    }
+
+    /// The block devices a filesystem whose files have the device number
+    /// `dev` is mounted from, when that number is not a block device's.
+    fn mounted_from(&self, dev: DevNo) -> Vec<DevNo> {
+        let Ok(table) = fs::read_to_string(self.mountinfo) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for line in table.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let Some(sep) = fields.iter().position(|&f| f == "-") else {
+                continue;
+            };
+            if fields.get(2).and_then(|f| parse_devno(f)) != Some(dev) {
+                continue;
+            }
+            let Some(source) = fields.get(sep + 2) else {
+                continue;
+            };
+            let Ok(m) = fs::metadata(unescape(source)) else {
+                continue;
+            };
+            if m.file_type().is_block_device() && !found.contains(&devno(m.rdev())) {
+                found.push(devno(m.rdev()));
+            }
+        }
+        // The other devices of a multi-device btrfs.
+        let btrfs = self.root.join("fs/btrfs");
+        for fsdir in fs::read_dir(btrfs).into_iter().flatten().flatten() {
+            let devs: Vec<DevNo> = fs::read_dir(fsdir.path().join("devices"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|d| parse_devno(&fs::read_to_string(d.path().join("dev")).ok()?))
+                .collect();
+            if devs.iter().any(|d| found.contains(d)) {
+                for d in devs {
+                    if !found.contains(&d) {
+                        found.push(d);
+                    }
+                }
+            }
+        }
+        found
     }
 
     /// Whether two bottom devices share sectors: the same device, or a
@@ -237,6 +291,33 @@ impl Sys<'_> {
     }
 }
 
+/// A mount table field with its `\\ooo` octal escapes (space, tab,
+/// newline, backslash) undone.
+fn unescape(field: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let code = b
+            .get(i + 1..i + 4)
+            .filter(|_| b[i] == b'\\')
+            .and_then(|o| std::str::from_utf8(o).ok())
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(c) => {
+                out.push(c);
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
 fn parse_devno(s: &str) -> Option<DevNo> {
     let (a, b) = s.trim().split_once(':')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -247,6 +328,7 @@ fn parse_devno(s: &str) -> Option<DevNo> {
 pub fn refuse_overlap(paths: &[(&'static str, &Path)]) -> Result<(), Overlap> {
     Sys {
         root: Path::new(SYSTEM),
+        mountinfo: Path::new("/proc/self/mountinfo"),
     }
     .refuse_overlap(paths)
 }
@@ -280,6 +362,7 @@ mod tests {
     struct Fake {
         dir: PathBuf,
         sys: PathBuf,
+        mountinfo: PathBuf,
     }
 
     impl Fake {
@@ -291,7 +374,12 @@ mod tests {
             fs::create_dir_all(sys.join("dev/block")).unwrap();
             fs::create_dir_all(sys.join("devices")).unwrap();
             fs::create_dir_all(dir.join("nodes")).unwrap();
-            let fake = Fake { dir, sys };
+            let mountinfo = dir.join("mountinfo");
+            let fake = Fake {
+                dir,
+                sys,
+                mountinfo,
+            };
             if !fake.node("probe", 0) {
                 eprintln!("cannot make device nodes: skipped");
                 return None;
@@ -300,7 +388,10 @@ mod tests {
         }
 
         fn sys(&self) -> Sys<'_> {
-            Sys { root: &self.sys }
+            Sys {
+                root: &self.sys,
+                mountinfo: &self.mountinfo,
+            }
         }
 
         fn node(&self, name: &str, minor: u32) -> bool {
@@ -368,6 +459,49 @@ mod tests {
         assert!(f.refused("loop0", &f.path("sdb")));
         assert!(f.refused("sdb", &f.path("loop0")));
         assert!(!f.refused("loop0", &f.path("sdc")));
+    }
+
+    #[test]
+    fn a_file_on_btrfs_shares_the_devices_of_its_filesystem() {
+        let Some(f) = Fake::new("overlap-btrfs") else {
+            return;
+        };
+        let log = f.dir.join("log");
+        fs::write(&log, b"log").unwrap();
+        // The log's filesystem, as btrfs: a device number sysfs does not
+        // know, mounted from sdb (named with a space), sdc its second
+        // device.
+        let m = fs::metadata(&log).unwrap();
+        f.device("sdb", 1, false);
+        f.device("sdc", 2, false);
+        f.device("sdd", 3, false);
+        let source = f.dir.join("nodes/sd b");
+        fs::rename(f.path("sdb"), &source).unwrap();
+        let escaped = source.to_str().unwrap().replace(' ', "\\040");
+        fs::write(
+            &f.mountinfo,
+            format!(
+                "22 27 0:21 / /proc rw - proc proc rw\n\
+                 90 27 {}:{} / /mnt rw,relatime shared:1 - btrfs {escaped} rw,space_cache\n",
+                libc::major(m.dev()),
+                libc::minor(m.dev())
+            ),
+        )
+        .unwrap();
+        let devs = f.sys.join("fs/btrfs/0123-4567/devices");
+        fs::create_dir_all(&devs).unwrap();
+        for d in ["sdb", "sdc"] {
+            std::os::unix::fs::symlink(f.sys.join("devices").join(d), devs.join(d)).unwrap();
+        }
+        let sys = f.sys();
+        let refused = |b: &Path| sys.refuse_overlap(&[("log", &log), ("target", b)]).is_err();
+        if sys.dev(devno(m.dev())).exists() {
+            eprintln!("the made-up sysfs knows the log's device: skipped");
+            return;
+        }
+        assert!(refused(&source));
+        assert!(refused(&f.path("sdc")));
+        assert!(!refused(&f.path("sdd")));
     }
 
     #[test]
