@@ -61,6 +61,11 @@ struct Footprint {
     /// partitions of one such device are apart, as two of a plain disk.
     covered_disks: BTreeSet<(DevNo, DevNo)>,
     covered_files: BTreeSet<((u64, u64), DevNo)>,
+    /// Where the block device (a file's: its filesystem's) lies, sector
+    /// by sector, when its stack is only partitions and linear
+    /// device-mapper targets, as LVM volumes are: two volumes on one disk
+    /// are apart unless their sectors meet.
+    extents: Option<Vec<Extent>>,
 }
 
 /// Where the kernel says how block devices are built: sysfs (tests give a
@@ -70,7 +75,14 @@ struct Sys<'a> {
     root: &'a Path,
     /// The mount table, `/proc/self/mountinfo`.
     mountinfo: &'a Path,
+    /// Device-mapper tables as files named `MAJOR:MINOR` (tests); `None`:
+    /// ask `dmsetup table`.
+    dm_tables: Option<&'a Path>,
 }
+
+/// Sectors (512 bytes) `first..first + count` of a device at the bottom of
+/// a stack.
+type Extent = (DevNo, u64, u64);
 
 const SYSTEM: &str = "/sys";
 
@@ -145,16 +157,94 @@ impl Sys<'_> {
         }
     }
 
+    /// A device-mapper device's table, `None` for any other device (or
+    /// when it cannot be read).
+    fn dm_table(&self, dev: DevNo) -> Option<String> {
+        if !self.dev(dev).join("dm").exists() {
+            return None;
+        }
+        let name = format!("{}:{}", dev.0, dev.1);
+        if let Some(dir) = self.dm_tables {
+            return fs::read_to_string(dir.join(name)).ok();
+        }
+        let out = std::process::Command::new("dmsetup")
+            .args(["table", "-j", &dev.0.to_string(), "-m", &dev.1.to_string()])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The device a table names, as `MAJOR:MINOR` or a path.
+    fn table_dev(word: &str) -> Option<DevNo> {
+        parse_devno(word).or_else(|| {
+            let m = fs::metadata(word).ok()?;
+            m.file_type().is_block_device().then(|| devno(m.rdev()))
+        })
+    }
+
+    /// Where sectors `first..first + count` of `dev` lie at the bottom of
+    /// its stack, when the stack is made of partitions and linear
+    /// device-mapper targets only; `None` for anything else (md, loop,
+    /// other targets), which is then judged device by device.
+    fn extents(&self, dev: DevNo, first: u64, count: u64, depth: u32) -> Option<Vec<Extent>> {
+        if depth > 16 {
+            return None;
+        }
+        let dir = fs::canonicalize(self.dev(dev)).ok()?;
+        let number =
+            |p: PathBuf| -> Option<u64> { fs::read_to_string(p).ok()?.trim().parse().ok() };
+        if dir.join("partition").exists() {
+            let start = number(dir.join("start"))?;
+            let disk = parse_devno(&fs::read_to_string(dir.parent()?.join("dev")).ok()?)?;
+            return self.extents(disk, start.checked_add(first)?, count, depth + 1);
+        }
+        if let Some(table) = self.dm_table(dev) {
+            let end = first.checked_add(count)?;
+            let mut out = Vec::new();
+            for line in table.lines().filter(|l| !l.trim().is_empty()) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let t_first: u64 = f.first()?.parse().ok()?;
+                let t_end = t_first.checked_add(f.get(1)?.parse().ok()?)?;
+                let (lo, hi) = (first.max(t_first), end.min(t_end));
+                if lo >= hi {
+                    continue;
+                }
+                if *f.get(2)? != "linear" {
+                    return None;
+                }
+                let under = Self::table_dev(f.get(3)?)?;
+                let offset: u64 = f.get(4)?.parse().ok()?;
+                let at = offset.checked_add(lo - t_first)?;
+                out.extend(self.extents(under, at, hi - lo, depth + 1)?);
+            }
+            return Some(out);
+        }
+        let built_on_others = dir.join("loop").exists()
+            || fs::read_dir(dir.join("slaves")).is_ok_and(|mut d| d.next().is_some());
+        (!built_on_others).then(|| vec![(dev, first, count)])
+    }
+
+    /// `extents` of the whole of `dev`.
+    fn device_extents(&self, dev: DevNo) -> Option<Vec<Extent>> {
+        let size = fs::read_to_string(self.dev(dev).join("size")).ok()?;
+        self.extents(dev, 0, size.trim().parse().ok()?, 0)
+    }
+
     fn footprint(&self, path: &Path) -> io::Result<Footprint> {
         let m = fs::metadata(path)?;
         let mut fp = Footprint::default();
         if m.file_type().is_block_device() {
             fp.is_block = true;
             self.add_stack(devno(m.rdev()), &mut fp, 0);
+            fp.extents = self.device_extents(devno(m.rdev()));
         } else {
             fp.files.insert((m.dev(), m.ino()));
             if self.dev(devno(m.dev())).exists() {
                 self.add_stack(devno(m.dev()), &mut fp, 0);
+                fp.extents = self.device_extents(devno(m.dev()));
             } else {
                 // btrfs gives its files an anonymous device number: the
                 // devices are the mount's source and, for btrfs, the
@@ -237,6 +327,22 @@ impl Sys<'_> {
         }
         // Two files on one filesystem share its device but not their sectors.
         if a.is_block || b.is_block {
+            if let (Some(x), Some(y)) = (&a.extents, &b.extents) {
+                return x.iter().find_map(|&(d, first, count)| {
+                    y.iter()
+                        .find(|&&(e, f, c)| {
+                            e == d && first < f.saturating_add(c) && f < first.saturating_add(count)
+                        })
+                        .map(|&(_, f, c)| {
+                            let lo = first.max(f);
+                            let hi = first.saturating_add(count).min(f.saturating_add(c));
+                            format!(
+                                "share sectors {lo}..{hi} of the block device {}:{}",
+                                d.0, d.1
+                            )
+                        })
+                });
+            }
             for &x in &a.disks {
                 for &y in &b.disks {
                     if self.disks_meet(x, y) {
@@ -329,6 +435,7 @@ pub fn refuse_overlap(paths: &[(&'static str, &Path)]) -> Result<(), Overlap> {
     Sys {
         root: Path::new(SYSTEM),
         mountinfo: Path::new("/proc/self/mountinfo"),
+        dm_tables: None,
     }
     .refuse_overlap(paths)
 }
@@ -363,6 +470,7 @@ mod tests {
         dir: PathBuf,
         sys: PathBuf,
         mountinfo: PathBuf,
+        tables: PathBuf,
     }
 
     impl Fake {
@@ -375,10 +483,12 @@ mod tests {
             fs::create_dir_all(sys.join("devices")).unwrap();
             fs::create_dir_all(dir.join("nodes")).unwrap();
             let mountinfo = dir.join("mountinfo");
+            let tables = dir.join("tables");
             let fake = Fake {
                 dir,
                 sys,
                 mountinfo,
+                tables,
             };
             if !fake.node("probe", 0) {
                 eprintln!("cannot make device nodes: skipped");
@@ -391,6 +501,23 @@ mod tests {
             Sys {
                 root: &self.sys,
                 mountinfo: &self.mountinfo,
+                dm_tables: Some(&self.tables),
+            }
+        }
+
+        /// Makes device `rel` a device-mapper device with `table`.
+        fn dm(&self, rel: &str, minor: u32, table: &str) {
+            let d = self.sys.join("devices").join(rel);
+            fs::create_dir_all(d.join("dm")).unwrap();
+            fs::create_dir_all(&self.tables).unwrap();
+            fs::write(self.tables.join(format!("240:{minor}")), table).unwrap();
+        }
+
+        fn size(&self, rel: &str, sectors: u64, start: Option<u64>) {
+            let d = self.sys.join("devices").join(rel);
+            fs::write(d.join("size"), format!("{sectors}\n")).unwrap();
+            if let Some(s) = start {
+                fs::write(d.join("start"), format!("{s}\n")).unwrap();
             }
         }
 
@@ -549,5 +676,62 @@ mod tests {
         assert!(!refused("md0p1", "dm-0"));
         assert!(!refused("md0p1", "sdd"));
         assert!(!refused("sde1", "sde2"));
+    }
+
+    #[test]
+    fn linear_volumes_on_one_disk_meet_only_where_their_sectors_do() {
+        let Some(f) = Fake::new("overlap-lvm") else {
+            return;
+        };
+        // sdb with a partition at sector 2048, and volumes as LVM makes
+        // them: linear targets on the partition, one in two pieces.
+        f.device("sdb", 1, false);
+        f.size("sdb", 100_000, None);
+        f.device("sdb/sdb1", 2, true);
+        f.size("sdb/sdb1", 90_000, Some(2048));
+        f.device("dm-0", 3, false);
+        f.dm("dm-0", 3, "0 1000 linear 240:2 0\n");
+        f.size("dm-0", 1000, None);
+        f.device("dm-1", 4, false);
+        f.dm(
+            "dm-1",
+            4,
+            "0 500 linear 240:2 1000\n500 500 linear 240:2 5000\n",
+        );
+        f.size("dm-1", 1000, None);
+        f.device("dm-2", 5, false);
+        f.dm("dm-2", 5, "0 100 linear 240:2 5400\n");
+        f.size("dm-2", 100, None);
+        // A volume on dm-0 (dm on dm), and a thin volume: not linear.
+        f.device("dm-3", 6, false);
+        f.dm("dm-3", 6, "0 10 linear 240:3 990\n");
+        f.size("dm-3", 10, None);
+        f.device("dm-4", 7, false);
+        f.dm("dm-4", 7, "0 1000 thin 240:3 1\n");
+        f.size("dm-4", 1000, None);
+        f.slave("dm-4", "dm-0");
+        // sysfs names what each volume is on, as the kernel does.
+        for v in ["dm-0", "dm-1", "dm-2"] {
+            f.slave(v, "sdb/sdb1");
+        }
+        f.slave("dm-3", "dm-0");
+        let refused = |a: &str, b: &str| f.refused(a, &f.path(b));
+        // Apart: the log on one volume, the target another.
+        assert!(!refused("dm-0", "dm-1"));
+        assert!(!refused("dm-0", "dm-2"));
+        // Meeting: dm-2 inside dm-1's second piece; dm-3 on dm-0's end;
+        // any volume and the partition or disk under it.
+        assert!(refused("dm-1", "dm-2"));
+        assert!(refused("dm-3", "dm-0"));
+        assert!(!refused("dm-3", "dm-1"));
+        assert!(refused("sdb1", "dm-1"));
+        assert!(refused("sdb", "dm-2"));
+        // Not linear: judged by the devices it is on, as before.
+        assert!(refused("dm-4", "dm-0"));
+        let err = f
+            .sys()
+            .refuse_overlap(&[("log", &f.path("dm-1")), ("target", &f.path("dm-2"))])
+            .unwrap_err();
+        assert!(err.to_string().contains("sectors 7448..7548"), "{err}");
     }
 }
