@@ -218,4 +218,18 @@ lwlog replay /mnt/fs/log.img $scratch >/tmp/refused.out 2>&1 && fail "replay ont
 grep -q 'refusing to write anything' /tmp/refused.out || fail "no reason given for the filesystem device"
 losetup -d $loopdev
 umount /mnt/fs
+# Two linear volumes on one disk, as LVM makes them, are apart unless
+# their sectors meet (xfstests users put LOGWRITES_DEV and SCRATCH_DEV in
+# one volume group).
+half=$(($(sectors $scratch) / 2))
+dmsetup create vol1 --table "0 $half linear $scratch 0"
+dmsetup create vol2 --table "0 $half linear $scratch $half"
+dmsetup create vol3 --table "0 8 linear $scratch $((half - 8))"
+dmsetup mknodes
+dd if=$log of=/dev/mapper/vol1 bs=1M count=8 2>/dev/null
+lwlog replay --end-sector $((half - 8192)) /dev/mapper/vol1 /dev/mapper/vol2 >/tmp/vol.out 2>&1 ||
+	fail "a replay between two volumes apart was refused: $(cat /tmp/vol.out)"
+lwlog replay /dev/mapper/vol1 /dev/mapper/vol3 >/tmp/vol.out 2>&1 && fail "replay onto a volume meeting the log's not refused"
+grep -q "share sectors $((half - 8))..$half" /tmp/vol.out || fail "no sectors named: $(cat /tmp/vol.out)"
+for v in vol3 vol2 vol1; do dmsetup remove $v; done
 echo PASS
