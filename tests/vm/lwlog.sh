@@ -196,7 +196,7 @@ refused lwlog replay $log $log
 refused lwlog replay $log /tmp/log-link
 refused lwlog replay $log /dev/mapper/onlog2
 refused lwlog check --fsck true --at fua $log $replay --scratch /dev/mapper/onlog
-refused lwlog crash-states $log $replay --scratch $replay
+refused lwlog crash-states --fsck true $log $replay --scratch $replay
 ln -sf /usr/local/bin/lwlog /tmp/replay-log
 refused /tmp/replay-log --log $log --replay /dev/mapper/onlog2
 dmsetup remove onlog2
