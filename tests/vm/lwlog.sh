@@ -202,7 +202,7 @@ refused /tmp/replay-log --log $log --replay /dev/mapper/onlog2
 dmsetup remove onlog2
 dmsetup remove onlog
 # A log in a file, replayed onto the loop device over that file.
-mkfs.ext4 -q $scratch && mount $scratch /mnt/fs
+mkfs.ext4 -F -q $scratch && mount $scratch /mnt/fs
 dd if=$log of=/mnt/fs/log.img bs=1M count=24 2>/dev/null
 loopdev=$(losetup -f)
 losetup $loopdev /mnt/fs/log.img
