@@ -289,11 +289,23 @@ impl<'a, S: Source> Replayer<'a, S> {
     /// changes.
     fn write_part(&mut self, e: &Entry, skip: u64, len: u64) -> io::Result<()> {
         let ss = self.log.sector_size();
+        // Device bytes start..start + len, refused when they do not fit a
+        // file offset: a hostile log must not wrap a write to byte 0.
         let start = e
             .header
             .sector
-            .saturating_mul(u64::from(ss))
-            .saturating_add(skip);
+            .checked_mul(u64::from(ss))
+            .and_then(|b| b.checked_add(skip))
+            .filter(|&b| b.checked_add(len).is_some_and(|end| end <= i64::MAX as u64));
+        let Some(start) = start else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "entry {} writes sectors past the largest offset a device or file can have",
+                    e.index
+                ),
+            ));
+        };
         if e.header.is_discard() {
             return self.target.discard(start, len);
         }

@@ -407,3 +407,30 @@ fn a_bad_torn_unit_is_bad_usage() {
         "the target was written"
     );
 }
+
+#[test]
+fn an_entry_past_the_largest_offset_is_an_error_not_a_wrapped_write() {
+    // One write of two sectors whose second sector would wrap to byte 0.
+    let mut log = vec![0u8; SS];
+    Super {
+        nr_entries: 1,
+        sector_size: SS as u32,
+    }
+    .encode(&mut log)
+    .unwrap();
+    let h = EntryHeader {
+        sector: u64::MAX / SS as u64,
+        nr_sectors: 2,
+        flags: 0,
+        data_len: 0,
+    };
+    let mut header = vec![0u8; SS];
+    h.encode(b"", &mut header).unwrap();
+    log.extend_from_slice(&header);
+    log.resize(log.len() + 2 * SS, 0xab);
+    let (log, target) = (TempFile::new(&log), TempFile::new(&[0u8; 4 * SS]));
+    let (code, stderr) = lwlog(&["replay", log.path(), target.path()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("past the largest offset"), "{stderr}");
+    assert_eq!(std::fs::read(target.path()).unwrap(), vec![0u8; 4 * SS]);
+}
