@@ -7,6 +7,8 @@
 //! been replayed the check keeps failing, as bisect assumes, and the first
 //! failing point is known without running anything.
 
+mod common;
+use common::TempFile;
 use logformat::{EntryHeader, Super, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
 use lwlog::bisect;
 use lwlog::check::{self, parse_at};
@@ -18,7 +20,6 @@ use lwlog::progress::Progress;
 use lwlog::replay::{Replayer, Target};
 use lwlog::select::Selection;
 use proptest::prelude::*;
-use std::path::PathBuf;
 use std::process::Command;
 
 const DEV_SECTORS: u64 = 64;
@@ -108,39 +109,9 @@ fn model(ss: usize, gens: &[Gen]) -> Vec<u8> {
     dev
 }
 
-/// A file under the temp directory, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(contents: &[u8]) -> TempFile {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "lwlog-bisect-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&p, contents).unwrap();
-        TempFile(p)
-    }
-
-    fn zeroed(ss: usize) -> TempFile {
-        TempFile::new(&vec![0u8; DEV_SECTORS as usize * ss])
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-
-    fn read(&self) -> Vec<u8> {
-        std::fs::read(&self.0).unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// A zeroed device image.
+fn zeroed(ss: usize) -> TempFile {
+    TempFile::new(&vec![0u8; DEV_SECTORS as usize * ss])
 }
 
 /// Runs `lwlog args`: exit status, stdout, stderr.
@@ -219,7 +190,7 @@ fn bisect_finds_the_first_failing_point_whichever_write_is_poisoned() {
     for &poisoned in &candidates {
         let mut gens = clean.clone();
         gens[poisoned].fill = POISON;
-        let (log, target) = (TempFile::new(&build(512, &gens)), TempFile::zeroed(512));
+        let (log, target) = (TempFile::new(&build(512, &gens)), zeroed(512));
         let (code, out, err) = lwlog(&["bisect", "--fsck", CHECK, log.path(), target.path()]);
         let what = format!("poison at {poisoned}:\n{out}{err}");
         // The first point at or after the poisoned write; the point before.
@@ -271,7 +242,7 @@ fn bisect_finds_the_first_failing_point_whichever_write_is_poisoned() {
             .lines()
             .find_map(|l| l.strip_prefix("  lwlog replay "))
             .unwrap_or_else(|| panic!("no replay command: {what}"));
-        let fresh = TempFile::zeroed(512);
+        let fresh = zeroed(512);
         let args: Vec<&str> = std::iter::once("replay")
             .chain(command.split(' '))
             .map(|w| if w == target.path() { fresh.path() } else { w })
@@ -286,7 +257,7 @@ fn bisect_finds_the_first_failing_point_whichever_write_is_poisoned() {
 fn bisect_exits_0_when_every_point_passes_and_leaves_the_last_point() {
     let gens = mixed_log();
     let pts = points(&gens, "fua,flush,mark");
-    let (log, target) = (TempFile::new(&build(512, &gens)), TempFile::zeroed(512));
+    let (log, target) = (TempFile::new(&build(512, &gens)), zeroed(512));
     let (code, out, err) = lwlog(&["bisect", "--fsck", CHECK, log.path(), target.path()]);
     assert_eq!(code, 0, "{out}{err}");
     let last = *pts.last().unwrap();
@@ -304,7 +275,7 @@ fn bisect_uses_the_selection_and_says_when_there_is_no_point() {
     let mut gens = mixed_log();
     let poisoned = gens.iter().rposition(|g| g.sector >= POISON_FROM).unwrap();
     gens[poisoned].fill = POISON;
-    let (log, target) = (TempFile::new(&build(512, &gens)), TempFile::zeroed(512));
+    let (log, target) = (TempFile::new(&build(512, &gens)), zeroed(512));
     // Stopping before the poison: every point passes.
     let stop = format!("{poisoned}");
     let (code, out, err) = lwlog(&[
@@ -378,7 +349,7 @@ fn bisect_elides_the_middle_of_a_long_neighbourhood() {
     gens.extend((1..=30).map(|i| write(i % 7, 1, 0, b'w')));
     gens.push(write(POISON_FROM, 1, 0, POISON));
     gens.push(write(1, 1, FLAG_FUA, b'f'));
-    let (log, target) = (TempFile::new(&build(512, &gens)), TempFile::zeroed(512));
+    let (log, target) = (TempFile::new(&build(512, &gens)), zeroed(512));
     let (code, out, err) = lwlog(&["bisect", "--fsck", CHECK, log.path(), target.path()]);
     assert_eq!(code, EXIT_CHECK_FAILED, "{out}{err}");
     assert_eq!(checks_run(&out), 2, "{out}");
@@ -523,7 +494,7 @@ fn at_choice() -> impl Strategy<Value = &'static str> {
 
 /// A zeroed target for `log`, replayed through the library.
 fn replayer<'a>(log: &'a Log<Vec<u8>>, ss: usize) -> (TempFile, Replayer<'a, Vec<u8>>) {
-    let file = TempFile::zeroed(ss);
+    let file = zeroed(ss);
     let t = Target::open(&file.0, true).unwrap();
     (file, Replayer::new(log, t, Progress::new(0)))
 }

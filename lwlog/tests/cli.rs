@@ -3,40 +3,14 @@
 //! The `lwlog` binary's exit statuses and messages, which the VM test
 //! scripts check: one run per status, on a log built here.
 
+mod common;
+use common::TempFile;
 use logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_MARK};
 use lwlog::error::EXIT_USAGE;
 use lwlog::error::{EXIT_BAD_LOG, EXIT_CHECK_FAILED, EXIT_IO, EXIT_NOT_DURABLE, EXIT_NOT_FOUND};
-use std::path::PathBuf;
 use std::process::Command;
 
 const SS: usize = 512;
-
-/// A file under the temp directory, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(contents: &[u8]) -> TempFile {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "lwlog-cli-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&p, contents).unwrap();
-        TempFile(p)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// Writes, a flush, a mark, another write and a flush; the writes carry
 /// 0xab.
