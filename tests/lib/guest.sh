@@ -42,14 +42,25 @@ create_lw() {
 # sum DEV [BYTES]: sha256 of the first BYTES (default all) of DEV. Block
 # devices are read with O_DIRECT: a device written through a dm device on
 # top of it keeps stale pages in its own page cache.
+# It is used inside command substitutions, where a failure would go
+# unseen and both sides of a comparison would hash nothing: an unreadable
+# DEV ends the whole test script instead.
 sum() {
-	if [ -b "$1" ]; then
-		/usr/sbin/dd if="$1" bs=1M iflag=direct${2:+,count_bytes} ${2:+count=$2} status=none
-	elif [ $# -gt 1 ]; then
-		head -c "$2" "$1"
-	else
-		cat "$1"
-	fi | sha256sum | cut -d' ' -f1
+	_sum=$(
+		set -o pipefail
+		if [ -b "$1" ]; then
+			/usr/sbin/dd if="$1" bs=1M iflag=direct${2:+,count_bytes} ${2:+count=$2} status=none
+		elif [ $# -gt 1 ]; then
+			head -c "$2" "$1"
+		else
+			cat "$1"
+		fi | sha256sum
+	) || {
+		echo "FAIL: cannot read $1" >&2
+		kill $$
+		exit 1
+	}
+	echo "${_sum%% *}"
 }
 
 # replay_matches LOG REPLAY DEV [BYTES] [WHAT]: LOG verifies, and a full
@@ -59,7 +70,11 @@ replay_matches() {
 	lwlog verify "$1" >/dev/null || fail "${5:-the log} does not verify"
 	blkdiscard "$2"
 	lwlog replay "$1" "$2" 2>/dev/null || fail "replaying ${5:-the log} failed"
-	[ "$(sum "$2" $4)" = "$(sum "$3" $4)" ] || fail "a full replay of ${5:-the log} differs from $3"
+	# Each sum on its own line: a failing command substitution inside a
+	# test would leave both sides empty, and equal.
+	got=$(sum "$2" ${4:-}) || fail "cannot read $2"
+	want=$(sum "$3" ${4:-}) || fail "cannot read $3"
+	[ "$got" = "$want" ] || fail "a full replay of ${5:-the log} differs from $3"
 }
 
 # settle NAME: wait until the entry count in NAME's status stops changing
