@@ -747,8 +747,14 @@ impl Shared {
                 // The writes stay on `unflushed`, not known durable.
                 q.target_flush = TargetFlush::Failed;
                 dm_err!("A flush the target sent failed: error {}", status);
-                self.room.notify_all();
             }
+            // Writers waiting for room while this flush was in flight
+            // could not ask for another one; the writes that completed
+            // after it was sent are still held and may alone fill the
+            // bound, and then nothing the thread logs frees room. They
+            // must look again: to ask for the next flush, or (after a
+            // failure) to stop waiting.
+            self.room.notify_all();
         }
         self.work.notify_all();
         self.idle.notify_all();

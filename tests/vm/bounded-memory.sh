@@ -66,4 +66,41 @@ for bound in 256 64; do
 done
 step "the last log (64 MiB bound) replays to the data device"
 replay_matches $log $replay $data $((mb << 20))
+
+# Writers that never flush, while the data device's flushes are slow: the
+# writes that complete while our flush is in flight may alone fill the
+# bound, and when it completes nothing the thread logs frees room. The
+# waiting writers must be woken to ask for the next flush (they hung
+# here, and in the durability test's reorder runs, before they were).
+step "eight writers, no flush of their own, bound 1 MiB, flushes 300 ms"
+blkdiscard $data
+blkdiscard $log
+load_target rust
+slow_flush_dev slow $data 300
+dmsetup create lw --table "0 $n log-writes /dev/mapper/slow $log 1 max_held_mb:1"
+dmsetup mknodes lw
+pids=
+for i in 0 1 2 3 4 5 6 7; do
+	/usr/sbin/dd if=/dev/urandom of=/dev/mapper/lw bs=256K count=40 seek=$((i * 40)) \
+		oflag=direct status=none &
+	pids="$pids $!"
+done
+# A writer stuck in the target cannot be killed: give up on it after 90 s.
+waited=0
+for p in $pids; do
+	while kill -0 "$p" 2>/dev/null; do
+		[ $waited -lt 90 ] || fail "writers still waiting for room after 90 s"
+		sleep 1
+		waited=$((waited + 1))
+	done
+	wait "$p" || fail "a writer failed"
+done
+echo "8 x 10 MiB written in about $waited s"
+dmsetup remove lw
+dmsetup remove slow
+unload_target rust
+flushes=$(lwlog list --flag target $log | wc -l)
+echo "flushes the target sent (logged): $flushes"
+[ "$flushes" -ge 20 ] || fail "only $flushes flush entries for 80 MiB under a 1 MiB bound"
+replay_matches $log $replay $data $((80 << 20)) "the log of the never-flushing writers"
 echo PASS
