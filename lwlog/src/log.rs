@@ -217,6 +217,17 @@ impl<S: Source> Log<S> {
         }
     }
 
+    /// The entries from entry `index`, whose header is at byte `offset`
+    /// (known from an earlier pass, such as an `index::LogIndex`), to the
+    /// end of what the super block counts.
+    pub fn entries_from(&self, index: u64, offset: u64) -> Entries<'_, S> {
+        Entries {
+            index,
+            offset,
+            ..self.entries()
+        }
+    }
+
     /// Every entry that decodes, ignoring the super block's count: ends
     /// quietly at the first sector that is not a valid entry.
     pub fn scan(&self) -> Entries<'_, S> {
@@ -242,6 +253,11 @@ pub struct Entries<'a, S: Source> {
 }
 
 impl<S: Source> Entries<'_, S> {
+    /// The index and header offset of the entry `next` reads.
+    pub fn position(&self) -> (u64, u64) {
+        (self.index, self.offset)
+    }
+
     fn fail(&mut self, e: LogError) -> Option<Result<Entry, LogError>> {
         self.limit = 0;
         (!self.scanning).then_some(Err(e))
@@ -293,11 +309,21 @@ pub struct StreamEntries<'a> {
 
 impl<'a> StreamEntries<'a> {
     pub fn new<S: Source>(log: &Log<S>, stream: &'a RefCell<LogStream>) -> Self {
+        Self::starting_at(log, stream, (0, u64::from(log.sector_size())))
+    }
+
+    /// The entries from entry `position.0`, whose header is at byte
+    /// `position.1` (`Entries::position`); the stream must not be past it.
+    pub fn starting_at<S: Source>(
+        log: &Log<S>,
+        stream: &'a RefCell<LogStream>,
+        position: (u64, u64),
+    ) -> Self {
         let ss = log.sector_size();
         StreamEntries {
             stream,
-            index: 0,
-            offset: u64::from(ss),
+            index: position.0,
+            offset: position.1,
             limit: log.sup.nr_entries,
             sector_size: ss,
             size: log.size(),

@@ -52,6 +52,8 @@ struct Footprint {
     /// Files, by (device, inode): the path itself, or the backing files of
     /// loop devices under a block device.
     files: BTreeSet<(u64, u64)>,
+    /// The backing files of loop devices under a block device, by path.
+    backing_files: BTreeSet<PathBuf>,
     /// The block devices at the bottom of the stack the path is on (for a
     /// file, its filesystem's device).
     disks: BTreeSet<DevNo>,
@@ -127,12 +129,14 @@ impl Sys<'_> {
         let dir = self.dev(dev);
         let mut below = Vec::new();
         if let Ok(f) = fs::read_to_string(dir.join("loop/backing_file")) {
-            if let Ok(m) = fs::metadata(f.trim_end_matches('\n')) {
+            let f = f.trim_end_matches('\n');
+            if let Ok(m) = fs::metadata(f) {
                 if m.file_type().is_block_device() {
                     // A loop device over a block device is that device.
                     below.push(devno(m.rdev()));
                 } else {
                     fp.files.insert((m.dev(), m.ino()));
+                    fp.backing_files.insert(PathBuf::from(f));
                     self.add_stack(devno(m.dev()), fp, depth + 1);
                 }
             }
@@ -395,6 +399,52 @@ impl Sys<'_> {
         }
         Ok(())
     }
+}
+
+/// Where a path's contents are stored, as far as the kernel tells: what
+/// would have to change for the contents to change.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// Regular files: the path itself, or the backing files of loop
+    /// devices in a block device's stack.
+    pub files: Vec<PathBuf>,
+    /// For a block device, the whole disks at the bottom of its stack (a
+    /// partition's disk in its place: the disk's counters include the
+    /// partition's, and writes to the disk around the partition).
+    pub disks: Vec<(u32, u32)>,
+}
+
+impl Sys<'_> {
+    fn storage(&self, path: &Path) -> io::Result<Storage> {
+        let m = fs::metadata(path)?;
+        if !m.file_type().is_block_device() {
+            return Ok(Storage {
+                files: vec![path.to_path_buf()],
+                disks: Vec::new(),
+            });
+        }
+        let mut fp = Footprint::default();
+        self.add_stack(devno(m.rdev()), &mut fp, 0);
+        let bottom = fp
+            .disks
+            .iter()
+            .chain(fp.covered_disks.iter().map(|(d, _)| d));
+        let disks: BTreeSet<DevNo> = bottom.map(|&d| self.parent(d).unwrap_or(d)).collect();
+        Ok(Storage {
+            files: fp.backing_files.into_iter().collect(),
+            disks: disks.into_iter().collect(),
+        })
+    }
+}
+
+/// Where `path`'s contents are stored (see `Storage`).
+pub fn storage(path: &Path) -> io::Result<Storage> {
+    Sys {
+        root: Path::new(SYSTEM),
+        mountinfo: Path::new("/proc/self/mountinfo"),
+        dm_tables: None,
+    }
+    .storage(path)
 }
 
 /// A mount table field with its `\\ooo` octal escapes (space, tab,

@@ -25,6 +25,8 @@ const BLKZEROOUT: libc::c_ulong = 0x127f;
 const CHUNK: usize = 8 << 20;
 /// Writes at least this large are issued directly, not merged.
 const MERGE_BELOW: usize = 64 << 10;
+/// Bytes written between two requests to start writeback.
+const WRITEBACK_EVERY: u64 = 32 << 20;
 
 /// The device or file a log is replayed onto.
 pub struct Target {
@@ -38,6 +40,8 @@ pub struct Target {
     /// Offset and bytes of a write not issued yet.
     pending_at: u64,
     pending: Vec<u8>,
+    /// Bytes written since writeback was last started.
+    unsynced: u64,
 }
 
 impl Target {
@@ -51,6 +55,7 @@ impl Target {
             discard_zeroed: false,
             pending_at: 0,
             pending: Vec::with_capacity(CHUNK),
+            unsynced: 0,
         })
     }
 
@@ -79,7 +84,7 @@ impl Target {
             self.issue()?;
             // Large writes gain nothing from merging: skip the copy.
             if data.len() >= MERGE_BELOW {
-                return self.file.write_all_at(data, at);
+                return self.write_at(data, at);
             }
             self.pending_at = at;
         }
@@ -90,8 +95,33 @@ impl Target {
     /// Issues the pending write.
     pub fn issue(&mut self) -> io::Result<()> {
         if !self.pending.is_empty() {
-            self.file.write_all_at(&self.pending, self.pending_at)?;
+            let pending = std::mem::take(&mut self.pending);
+            let result = self.write_at(&pending, self.pending_at);
+            self.pending = pending;
             self.pending.clear();
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at byte `at`, and starts writeback of the target
+    /// every `WRITEBACK_EVERY` bytes.
+    ///
+    /// Why: the page cache holds a replay's writes until the final sync,
+    /// which then waits for all of them (a quarter of a 4 KiB replay's
+    /// time, measured with perf). Started early, writeback runs on the
+    /// device while the replay copies the next entries, and the final sync
+    /// has little left to do. Only a hint: an error is left to the sync.
+    fn write_at(&mut self, data: &[u8], at: u64) -> io::Result<()> {
+        self.file.write_all_at(data, at)?;
+        self.unsynced += data.len() as u64;
+        if self.unsynced >= WRITEBACK_EVERY {
+            self.unsynced = 0;
+            // SAFETY: sync_file_range only acts on the open file
+            // descriptor; offset 0 and length 0 name the whole file.
+            unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
+            };
         }
         Ok(())
     }

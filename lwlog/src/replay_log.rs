@@ -23,11 +23,14 @@
 //! the target cannot do is zeroed whatever its size (replay-log skips those
 //! above 128 MiB).
 
-use crate::log::{Entry, FileSource, Log, LogError};
+use crate::index::{self, Found, LogIndex};
+use crate::log::{Entry, FileSource, Log, LogError, StreamEntries};
 use crate::overlap;
 use crate::progress::Progress;
 use crate::replay::{Replayer, Target};
+use crate::stream::LogStream;
 use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
+use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
@@ -378,35 +381,92 @@ fn flag_string(flags: u64) -> String {
     }
 }
 
-/// Whether `e` is the mark `text`: compared as C strings, the entry's text
-/// ending at its first NUL.
-fn is_mark(e: &Entry, text: &[u8]) -> bool {
-    let t = e.mark.split(|&b| b == 0).next().unwrap_or_default();
-    e.has(FLAG_MARK) && t == text
+/// replay-log's `should_stop`: a flag of `stop` is set, and when `stop`
+/// includes the mark flag, the entry is that mark (compared as C strings,
+/// the entry's text ending at its first NUL).
+fn should_stop(e: &Entry, stop: u64, mark: Option<&[u8]>) -> bool {
+    let text = e.mark.split(|&b| b == 0).next().unwrap_or_default();
+    stops_at(e.flags(), e.has(FLAG_MARK).then_some(text), stop, mark)
 }
 
-/// replay-log's `should_stop`: a flag of `stop` is set, and when `stop`
-/// includes the mark flag, the entry is that mark.
-fn should_stop(e: &Entry, stop: u64, mark: Option<&[u8]>) -> bool {
-    if e.flags() & stop == 0 {
+/// `should_stop` on an entry's flags and mark text (`None`: not a mark),
+/// as an index holds them.
+fn stops_at(flags: u64, text: Option<&[u8]>, stop: u64, mark: Option<&[u8]>) -> bool {
+    if flags & stop == 0 {
         return false;
     }
     if stop & FLAG_MARK == 0 {
         return true;
     }
-    mark.is_some_and(|m| is_mark(e, m))
+    mark.is_some_and(|m| flags & FLAG_MARK != 0 && text == Some(m))
 }
 
 /// A log opened the way replay-log reads it: entries in order from a
 /// position, with the printing it does along the way.
 struct Reading<'a, W: Write> {
     log: &'a Log<FileSource>,
+    path: &'a Path,
     entries: crate::log::Entries<'a, FileSource>,
     out: &'a mut W,
     verbose: u32,
+    /// The log's index, once a question needed it; `None` inside when it
+    /// did not match the log (then every question reads the headers, as
+    /// replay-log does).
+    index: Option<Option<LogIndex>>,
 }
 
-impl<W: Write> Reading<'_, W> {
+impl<'a, W: Write> Reading<'a, W> {
+    /// The log's index, from its cache file or built now; none under -vv,
+    /// which prints every header passed on the way.
+    fn index(&mut self) -> Option<&LogIndex> {
+        if self.verbose > 1 {
+            return None;
+        }
+        let (log, path) = (self.log, self.path);
+        self.index
+            .get_or_insert_with(|| Some(index::load_or_build(path, log)))
+            .as_ref()
+    }
+
+    /// Moves to entry `to` (at most the entries indexed) by the index,
+    /// after checking that the entry before it and the entry itself (when
+    /// indexed) are where and what the index says. Whether it moved: on a
+    /// mismatch the cache file is dropped, and the caller reads on from
+    /// where it was.
+    fn jump(&mut self, to: u64) -> bool {
+        let (log, path) = (self.log, self.path);
+        let Some(ix) = self.index() else {
+            return false;
+        };
+        // Where entry `to` starts: past the entry before it.
+        let at = match to.checked_sub(1) {
+            None => Some(u64::from(log.sector_size())),
+            Some(before) => indexed_entry(log, ix, before),
+        };
+        let holds = match at {
+            Some(a) if to < ix.len() => {
+                ix.offset(to) == Some(a) && indexed_entry(log, ix, to).is_some()
+            }
+            Some(_) => to == ix.len(),
+            None => false,
+        };
+        match at {
+            Some(a) if holds => {
+                self.entries = log.entries_from(to, a);
+                true
+            }
+            _ => {
+                index::forget(path, log);
+                self.index = Some(None);
+                false
+            }
+        }
+    }
+
+    /// Index of the entry `next` reads.
+    fn at(&self) -> u64 {
+        self.entries.position().0
+    }
     fn ss(&self) -> u64 {
         u64::from(self.log.sector_size())
     }
@@ -435,6 +495,15 @@ impl<W: Write> Reading<'_, W> {
         }
         Ok(Some(e))
     }
+}
+
+/// Reads entry `i` where `ix` says it is; its end offset if it is there
+/// with the flags (and mark text) `ix` gives.
+fn indexed_entry(log: &Log<FileSource>, ix: &LogIndex, i: u64) -> Option<u64> {
+    let e = log.entries_from(i, ix.offset(i)?).next()?.ok()?;
+    let text = e.mark.split(|&b| b == 0).next().unwrap_or_default();
+    let same_text = !e.has(FLAG_MARK) || ix.mark(i) == Some(text);
+    (e.flags() == ix.flags(i)? && same_text).then(|| e.end_offset(log.sector_size()))
 }
 
 /// Runs replay-log's command line `args` (without the program name).
@@ -490,27 +559,52 @@ fn run<W: Write>(argv0: &str, args: &[OsString], out: &mut W) -> Run<()> {
     }
     let mut rd = Reading {
         log: &log,
+        path: log_path,
         entries: log.entries(),
         out,
         verbose: o.verbose,
+        index: None,
     };
     let ss = rd.ss();
 
-    // The start point.
+    // The start point: found by the index where it can be (to the entry
+    // after the mark; to the first entry it could not index, to read the
+    // error there), else by reading every header on the way.
     if let Some(m) = &o.start_mark {
-        loop {
-            match rd.seek_next() {
-                Ok(Some(e)) if should_stop(&e, FLAG_MARK, Some(m)) => break,
-                Ok(Some(_)) => {}
-                Ok(None) => return fail(1, "Couldn't find starting mark"),
-                Err(e) => return log_error(e),
+        let found = rd.index().map(|ix| {
+            (
+                ix.first(0, |f, t| stops_at(f, t, FLAG_MARK, Some(m))),
+                ix.len(),
+            )
+        });
+        // Past the mark by the index, or else read on to it.
+        let past_mark = match found {
+            Some((Found::At(i), _)) => rd.jump(i + 1),
+            Some((Found::Nowhere, _)) => return fail(1, "Couldn't find starting mark"),
+            Some((Found::Unindexed, len)) => {
+                rd.jump(len);
+                false
+            }
+            None => false,
+        };
+        if !past_mark {
+            loop {
+                match rd.seek_next() {
+                    Ok(Some(e)) if should_stop(&e, FLAG_MARK, Some(m)) => break,
+                    Ok(Some(_)) => {}
+                    Ok(None) => return fail(1, "Couldn't find starting mark"),
+                    Err(e) => return log_error(e),
+                }
             }
         }
     } else {
         if o.start_entry >= log.sup.nr_entries {
             return fail(1, "Invalid entry number");
         }
-        for _ in 0..o.start_entry {
+        if let Some(len) = rd.index().map(LogIndex::len) {
+            rd.jump(o.start_entry.min(len));
+        }
+        for _ in rd.at()..o.start_entry {
             match rd.next() {
                 Ok(Some(e)) => {
                     if o.verbose > 1 {
@@ -535,7 +629,40 @@ fn run<W: Write>(argv0: &str, args: &[OsString], out: &mut W) -> Run<()> {
     }
 
     if o.find {
-        let mut n = 0u64;
+        let from = rd.at();
+        // The entry the scan below stops at: the limit's or the first
+        // stop point, whichever comes first.
+        let limit_at = (o.limit != 0).then(|| from.saturating_add(o.limit - 1));
+        let found = rd.index().map(|ix| {
+            let stop = ix.first(from, |f, t| {
+                stops_at(f, t, o.stop_flags, o.end_mark.as_deref())
+            });
+            (stop, ix.len())
+        });
+        if let Some((stop, len)) = found {
+            let target = match (stop, limit_at) {
+                (Found::At(i), l) => Some(l.map_or(i, |l| l.min(i))),
+                (_, Some(l)) if l < len => Some(l),
+                (Found::Nowhere, _) => return fail(1, "Couldn't find entry"),
+                (Found::Unindexed, _) => None,
+            };
+            match target {
+                // Read that entry (the jump checked the one before it).
+                Some(t) if rd.jump(t) => match rd.next() {
+                    Ok(Some(e)) => {
+                        let _ = writeln!(rd.out, "{}@{}", e.index, e.end_offset(ss as u32) / ss);
+                        return Ok(());
+                    }
+                    Ok(None) => return fail(1, "Couldn't find entry"),
+                    Err(e) => return fail(255, format_args!("replay-log: {e}")),
+                },
+                Some(_) => {}
+                None => {
+                    rd.jump(len);
+                }
+            }
+        }
+        let mut n = rd.at() - from;
         loop {
             match rd.seek_next() {
                 Ok(Some(e)) => {
@@ -619,15 +746,40 @@ fn replay<W: Write>(
             )
         }
     };
-    let mut r = Replayer::new(rd.log, target, Progress::new(0));
+    // With no stop point, the rest of the log is read in one pass, headers
+    // and data from one stream (see `stream`).
+    let stream = match planned {
+        Some(_) => None,
+        None => match LogStream::open(log_path, rd.entries.position().1, rd.log.size()) {
+            Ok(st) => Some(RefCell::new(st)),
+            Err(e) => return fail(1, format_args!("replay-log: cannot read the log: {e}")),
+        },
+    };
+    let (mut r, mut streamed) = match &stream {
+        Some(st) => (
+            Replayer::streaming(rd.log, st, target, Progress::new(0)),
+            Some(StreamEntries::starting_at(
+                rd.log,
+                st,
+                rd.entries.position(),
+            )),
+        ),
+        None => (Replayer::new(rd.log, target, Progress::new(0)), None),
+    };
     let mut count = 0u64;
     loop {
-        let next = match planned.as_mut() {
-            Some(p) => p.next(),
-            None => match rd.next() {
+        let next = match (planned.as_mut(), streamed.as_mut()) {
+            (Some(p), _) => p.next(),
+            (None, Some(st)) => match st.next().transpose() {
                 Ok(e) => e,
-                Err(e) => return log_error(e),
+                Err(e) => {
+                    // As replay-log: the entries before the break stay
+                    // replayed (merged writes are issued first).
+                    let _ = r.sync();
+                    return log_error(e);
+                }
             },
+            (None, None) => None,
         };
         let Some(e) = next else { break };
         count += 1;

@@ -4,8 +4,8 @@
 //! scripts check: one run per status, on a log built here.
 
 mod common;
-use common::TempFile;
-use logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_MARK};
+use common::{log_of, TempFile};
+use logformat::{FLAG_FLUSH, FLAG_MARK};
 use lwlog::error::EXIT_USAGE;
 use lwlog::error::{EXIT_BAD_LOG, EXIT_CHECK_FAILED, EXIT_IO, EXIT_NOT_DURABLE, EXIT_NOT_FOUND};
 use std::process::Command;
@@ -24,31 +24,6 @@ fn small_log() -> TempFile {
         (0, 0, FLAG_FLUSH, b""),
     ];
     log_of(SS, &entries)
-}
-
-/// The log of `entries` (sector, sectors, flags, mark text) with sector
-/// size `ss`.
-fn log_of(ss: usize, entries: &[(u64, u64, u64, &[u8])]) -> TempFile {
-    let mut log = vec![0u8; ss];
-    Super {
-        nr_entries: entries.len() as u64,
-        sector_size: ss as u32,
-    }
-    .encode(&mut log)
-    .unwrap();
-    for &(sector, nr_sectors, flags, text) in entries {
-        let h = EntryHeader {
-            sector,
-            nr_sectors,
-            flags,
-            data_len: text.len() as u64,
-        };
-        let mut header = vec![0u8; ss];
-        h.encode(text, &mut header).unwrap();
-        log.extend_from_slice(&header);
-        log.resize(log.len() + h.data_sectors() as usize * ss, 0xab);
-    }
-    TempFile::new(&log)
 }
 
 /// Runs `lwlog args`: its exit status and stderr.
@@ -385,24 +360,8 @@ fn a_bad_torn_unit_is_bad_usage() {
 #[test]
 fn an_entry_past_the_largest_offset_is_an_error_not_a_wrapped_write() {
     // One write of two sectors whose second sector would wrap to byte 0.
-    let mut log = vec![0u8; SS];
-    Super {
-        nr_entries: 1,
-        sector_size: SS as u32,
-    }
-    .encode(&mut log)
-    .unwrap();
-    let h = EntryHeader {
-        sector: u64::MAX / SS as u64,
-        nr_sectors: 2,
-        flags: 0,
-        data_len: 0,
-    };
-    let mut header = vec![0u8; SS];
-    h.encode(b"", &mut header).unwrap();
-    log.extend_from_slice(&header);
-    log.resize(log.len() + 2 * SS, 0xab);
-    let (log, target) = (TempFile::new(&log), TempFile::new(&[0u8; 4 * SS]));
+    let log = log_of(SS, &[(u64::MAX / SS as u64, 2, 0, b"")]);
+    let target = TempFile::new(&[0u8; 4 * SS]);
     let (code, stderr) = lwlog(&["replay", log.path(), target.path()]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("past the largest offset"), "{stderr}");

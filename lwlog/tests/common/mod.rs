@@ -5,6 +5,7 @@
 // Each test crate uses a part of this.
 #![allow(dead_code)]
 
+use logformat::{EntryHeader, Super};
 use std::path::PathBuf;
 
 /// A file under the temp directory, removed when dropped.
@@ -35,5 +36,49 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The log of `entries` (sector, sectors, flags, mark text) with sector
+/// size `ss`; written data is 0xab.
+pub fn log_of(ss: usize, entries: &[(u64, u64, u64, &[u8])]) -> TempFile {
+    let mut log = vec![0u8; ss];
+    Super {
+        nr_entries: entries.len() as u64,
+        sector_size: ss as u32,
+    }
+    .encode(&mut log)
+    .unwrap();
+    for &(sector, nr_sectors, flags, text) in entries {
+        let h = EntryHeader {
+            sector,
+            nr_sectors,
+            flags,
+            data_len: text.len() as u64,
+        };
+        let mut header = vec![0u8; ss];
+        h.encode(text, &mut header).unwrap();
+        log.extend_from_slice(&header);
+        log.resize(log.len() + h.data_sectors() as usize * ss, 0xab);
+    }
+    TempFile::new(&log)
+}
+
+/// A directory under the temp directory, removed with its files when
+/// dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let f = TempFile::new(b"");
+        let p = f.0.with_extension("d");
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
