@@ -493,12 +493,32 @@ impl Shared {
     /// for writes that keep coming.
     pub(crate) fn drain(&self) {
         let mut q = self.q.lock();
-        if q.has_unflushed() && self.enabled.load(Ordering::Relaxed) && q.want_target_flush() {
-            self.work.notify_all();
-        }
         q.super_wanted = true;
         self.work.notify_all();
-        while !q.is_idle() && self.enabled.load(Ordering::Relaxed) {
+        // A flush of ours may be in flight already (under the memory
+        // bound): the writes that completed after it was sent are not
+        // covered by it, and need one more. So flushes are asked for until
+        // no completed write waits for one, or one fails (its writes stay
+        // unlogged, as they are not known durable); then the super block
+        // must count every entry logged.
+        let (mut asked, mut failed) = (false, false);
+        while self.enabled.load(Ordering::Relaxed) {
+            if asked && matches!(q.target_flush, TargetFlush::Failed) {
+                failed = true;
+            }
+            if q.has_unflushed() && !failed && q.want_target_flush() {
+                asked = true;
+                self.work.notify_all();
+            }
+            if q.is_idle() && (failed || !q.has_unflushed()) {
+                // The super block may have been written while a flush was
+                // in flight, before the entries it made loggable.
+                if q.super_entries == q.logged_entries {
+                    break;
+                }
+                q.super_wanted = true;
+                self.work.notify_all();
+            }
             self.idle.wait(&mut q);
         }
         // Logging was disabled: wait for a flush still in flight, whose
