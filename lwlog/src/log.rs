@@ -180,6 +180,7 @@ impl Log<FileSource> {
         let file =
             File::open(path).map_err(|e| LogError::Io(format!("cannot open log {name}"), e))?;
         let len = size_of(&file).map_err(|e| LogError::Io(format!("cannot size log {name}"), e))?;
+        drop_cache_if_written_below(&file);
         Log::from_source(FileSource { file, len })
     }
 }
@@ -396,6 +397,30 @@ fn decode_at(buf: &[u8], index: u64, offset: u64, size: u64) -> Result<(Entry, u
         mark,
     };
     Ok((e, end))
+}
+
+/// Drops the page cache of a block device that another device is built on
+/// (a log-writes target logging to it, say).
+///
+/// Why: such a device is written with bios that bypass its page cache, so
+/// pages an earlier reader left there go stale; the cache is only dropped
+/// when its last opener closes it, and the device above keeps it open.
+/// Reading a live log twice gave the first read's entries the second time.
+/// A device nothing is built on is written through its page cache or with
+/// O_DIRECT, which keep the cache true, and its cache is kept.
+pub fn drop_cache_if_written_below(file: &File) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::io::AsRawFd;
+    let Ok(m) = file.metadata() else { return };
+    if !m.file_type().is_block_device() {
+        return;
+    }
+    let (major, minor) = (libc::major(m.rdev()), libc::minor(m.rdev()));
+    let holders = std::fs::read_dir(format!("/sys/dev/block/{major}:{minor}/holders"));
+    if holders.is_ok_and(|mut h| h.next().is_some()) {
+        // SAFETY: posix_fadvise only acts on the open file descriptor.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
 }
 
 /// Size of a regular file or block device.
