@@ -290,10 +290,11 @@ fn identity<S: Source>(path: &Path, log: &Log<S>) -> Option<String> {
     Some(id)
 }
 
-/// The cache file's name for `identity`: a hash of its first two lines
-/// (which log), so that a log has one cache file however often it changes.
+/// The cache file's name for `identity`: a hash of its second line (which
+/// log), so that a log has one cache file however often it changes, and
+/// across reboots.
 fn cache_name(identity: &str) -> String {
-    let which: String = identity.lines().take(2).collect();
+    let which = identity.lines().nth(1).unwrap_or_default();
     // FNV-1a: stable across builds, unlike std's hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in which.bytes() {
