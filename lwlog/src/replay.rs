@@ -84,7 +84,7 @@ impl Target {
             self.issue()?;
             // Large writes gain nothing from merging: skip the copy.
             if data.len() >= MERGE_BELOW {
-                return self.write_at(data, at);
+                return write_at(&self.file, &mut self.unsynced, data, at);
             }
             self.pending_at = at;
         }
@@ -95,33 +95,13 @@ impl Target {
     /// Issues the pending write.
     pub fn issue(&mut self) -> io::Result<()> {
         if !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending);
-            let result = self.write_at(&pending, self.pending_at);
-            self.pending = pending;
+            write_at(
+                &self.file,
+                &mut self.unsynced,
+                &self.pending,
+                self.pending_at,
+            )?;
             self.pending.clear();
-            result?;
-        }
-        Ok(())
-    }
-
-    /// Writes `data` at byte `at`, and starts writeback of the target
-    /// every `WRITEBACK_EVERY` bytes.
-    ///
-    /// Why: the page cache holds a replay's writes until the final sync,
-    /// which then waits for all of them (a quarter of a 4 KiB replay's
-    /// time, measured with perf). Started early, writeback runs on the
-    /// device while the replay copies the next entries, and the final sync
-    /// has little left to do. Only a hint: an error is left to the sync.
-    fn write_at(&mut self, data: &[u8], at: u64) -> io::Result<()> {
-        self.file.write_all_at(data, at)?;
-        self.unsynced += data.len() as u64;
-        if self.unsynced >= WRITEBACK_EVERY {
-            self.unsynced = 0;
-            // SAFETY: sync_file_range only acts on the open file
-            // descriptor; offset 0 and length 0 name the whole file.
-            unsafe {
-                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
-            };
         }
         Ok(())
     }
@@ -186,6 +166,26 @@ impl Target {
         self.issue()?;
         self.file.sync_all()
     }
+}
+
+/// Writes `data` at byte `at` of `file`, and starts writeback of it every
+/// `WRITEBACK_EVERY` bytes (`unsynced` counts them).
+///
+/// Why: the page cache holds a replay's writes until the final sync,
+/// which then waits for all of them (a quarter of a 4 KiB replay's time,
+/// measured with perf). Started early, writeback runs on the device while
+/// the replay copies the next entries, and the final sync has little left
+/// to do. Only a hint: an error is left to the sync.
+fn write_at(file: &File, unsynced: &mut u64, data: &[u8], at: u64) -> io::Result<()> {
+    file.write_all_at(data, at)?;
+    *unsynced += data.len() as u64;
+    if *unsynced >= WRITEBACK_EVERY {
+        *unsynced = 0;
+        // SAFETY: sync_file_range only acts on the open file descriptor;
+        // offset 0 and length 0 name the whole file.
+        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    Ok(())
 }
 
 /// Reads log bytes through one large sequential buffer.

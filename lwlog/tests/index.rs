@@ -85,19 +85,18 @@ fn answers_from_the_index_equal_answers_from_reading_the_log() {
     assert_eq!(cache_files(&dir), 1, "no index was cached");
 }
 
+/// The question the tests below ask of `log`.
+fn next_fua_from_9(log: &TempFile) -> [&str; 6] {
+    let args = ["--find", "--next-fua", "--start-entry", "9"];
+    ["--log", log.path(), args[0], args[1], args[2], args[3]]
+}
+
 #[test]
 fn a_log_rewritten_since_is_indexed_again() {
     let log = log_of(SS, &entries(11));
     age(&log);
     let dir = TempDir::new();
-    let q = [
-        "--log",
-        log.path(),
-        "--find",
-        "--next-fua",
-        "--start-entry",
-        "9",
-    ];
+    let q = next_fua_from_9(&log);
     let before = replay_log(dir_str(&dir), &q);
     assert_eq!(before.0, 0);
     assert_eq!(cache_files(&dir), 1);
@@ -117,14 +116,7 @@ fn an_index_that_lies_is_caught_and_dropped() {
     let log = log_of(SS, &entries(11));
     age(&log);
     let dir = TempDir::new();
-    let q = [
-        "--log",
-        log.path(),
-        "--find",
-        "--next-fua",
-        "--start-entry",
-        "9",
-    ];
+    let q = next_fua_from_9(&log);
     let truth = replay_log(dir_str(&dir), &q);
     // Entry 9 (a plain write) flagged FUA in the cache file: magic, the
     // identity's length and text, the complete byte, the count, then 16

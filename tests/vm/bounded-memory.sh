@@ -67,24 +67,31 @@ done
 step "the last log (64 MiB bound) replays to the data device"
 replay_matches $log $replay $data $((mb << 20))
 
+# start_writers: ours at max_held_mb:1 over the data device with 300 ms
+# flushes, and eight writers of 10 MiB each that never flush, in the
+# background ($pids).
+start_writers() {
+	blkdiscard $data
+	blkdiscard $log
+	load_target rust
+	slow_flush_dev slow $data 300
+	dmsetup create lw --table "0 $n log-writes /dev/mapper/slow $log 1 max_held_mb:1"
+	dmsetup mknodes lw
+	pids=
+	for i in 0 1 2 3 4 5 6 7; do
+		/usr/sbin/dd if=/dev/urandom of=/dev/mapper/lw bs=256K count=40 seek=$((i * 40)) \
+			oflag=direct status=none &
+		pids="$pids $!"
+	done
+}
+
 # Writers that never flush, while the data device's flushes are slow: the
 # writes that complete while our flush is in flight may alone fill the
 # bound, and when it completes nothing the thread logs frees room. The
 # waiting writers must be woken to ask for the next flush (they hung
 # here, and in the durability test's reorder runs, before they were).
 step "eight writers, no flush of their own, bound 1 MiB, flushes 300 ms"
-blkdiscard $data
-blkdiscard $log
-load_target rust
-slow_flush_dev slow $data 300
-dmsetup create lw --table "0 $n log-writes /dev/mapper/slow $log 1 max_held_mb:1"
-dmsetup mknodes lw
-pids=
-for i in 0 1 2 3 4 5 6 7; do
-	/usr/sbin/dd if=/dev/urandom of=/dev/mapper/lw bs=256K count=40 seek=$((i * 40)) \
-		oflag=direct status=none &
-	pids="$pids $!"
-done
+start_writers
 # A writer stuck in the target cannot be killed: give up on it after 90 s.
 waited=0
 for p in $pids; do
@@ -110,18 +117,7 @@ replay_matches $log $replay $data $((80 << 20)) "the log of the never-flushing w
 # was sent need one more (the drain stopped after the first, and left them
 # out of the log).
 step "suspend three times under those writers: each time the log replays to the data device"
-blkdiscard $data
-blkdiscard $log
-load_target rust
-slow_flush_dev slow $data 300
-dmsetup create lw --table "0 $n log-writes /dev/mapper/slow $log 1 max_held_mb:1"
-dmsetup mknodes lw
-pids=
-for i in 0 1 2 3 4 5 6 7; do
-	/usr/sbin/dd if=/dev/urandom of=/dev/mapper/lw bs=256K count=40 seek=$((i * 40)) \
-		oflag=direct status=none &
-	pids="$pids $!"
-done
+start_writers
 for round in 1 2 3; do
 	sleep 2
 	dmsetup suspend lw
