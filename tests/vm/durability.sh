@@ -3,7 +3,8 @@
 # take 150 ms, completions reordered by random delays on a multi-queue disk,
 # writes and flushes that fail for seconds at a time, a log device that
 # fills, a write cache switched off and on while writes run, and the
-# target's own flushes under a memory bound. Each run has four concurrent
+# target's own flushes under a memory bound (also while the device is
+# suspended and resumed and flushes fail). Each run has four concurrent
 # writers (writes, FUA writes, also over their own unflushed writes,
 # flushes, discards; lw-workload block) and marks dropped from another
 # process, or ext4 with a parallel file workload, and each log is checked
@@ -47,6 +48,48 @@ marks_stop() {
 	wait "$marks_pid" || fail "a mark message failed"
 }
 
+# suspends_start DEV LOGDEV / suspends_stop: suspend DEV and resume it
+# every 0.7 s meanwhile. While DEV is suspended the log on LOGDEV is whole:
+# it verifies, and its super block counts every entry the status reports
+# (the drain made durable and logged what it could; a failed flush leaves
+# its writes out, not the super block behind).
+suspends_start() {
+	rm -f /tmp/stop-suspends
+	(
+		n=0
+		while [ ! -e /tmp/stop-suspends ]; do
+			sleep 0.7
+			dmsetup suspend "$1" || exit 1
+			# A mark dropped meanwhile is logged at once (marks drain
+			# a suspended device): the log is read between two statuses.
+			bad=
+			before=$(dmsetup status "$1" | awk '{print $4}')
+			info=$(lwlog info "$2") || bad="lwlog info failed"
+			after=$(dmsetup status "$1" | awk '{print $4}')
+			counted=$(echo "$info" | awk '/^super entries:/ {print $3}')
+			found=$(echo "$info" | awk '/^entries found:/ {print $3}')
+			if [ -n "$bad" ]; then
+				:
+			elif [ "$counted" -lt "$before" ] || [ "$counted" -gt "$after" ] ||
+				[ "$found" -lt "$counted" ] || [ "$found" -gt "$after" ]; then
+				bad="the status counted $before then $after entries; the log's super block $counted, entries found $found"
+			elif ! lwlog verify "$2" >/dev/null; then
+				bad="the log does not verify"
+			fi
+			# Resumed in any case, or the writers would wait forever.
+			dmsetup resume "$1" || exit 1
+			[ -z "$bad" ] || { echo "suspend $n: $bad"; exit 1; }
+			n=$((n + 1))
+		done
+		echo "suspended $n times, the log whole each time"
+	) &
+	suspends_pid=$!
+}
+suspends_stop() {
+	touch /tmp/stop-suspends
+	wait "$suspends_pid" || fail "a suspend left the log short or broken"
+}
+
 # finish LOGDEV [ORACLE_OPTIONS...]: remove the log-writes device, check
 # the log with the oracle (cut short when logging was disabled), drop the
 # probe.
@@ -62,7 +105,8 @@ finish() {
 }
 
 # block_run LABEL DATADEV LOGDEV SEED [OPTIONS...]: the concurrent writers.
-# With TOGGLE_CACHE=1 the probe's write cache is switched meanwhile.
+# With TOGGLE_CACHE=1 the probe's write cache is switched meanwhile, with
+# SUSPENDS=1 the log-writes device is suspended and resumed.
 block_run() {
 	label=$1 data=$2 log=$3 seed=$4
 	shift 4
@@ -76,9 +120,11 @@ block_run() {
 	oracle_start lw probe
 	marks_start lw
 	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_start probe
+	[ "${SUSPENDS:-0}" = 1 ] && suspends_start lw "$log"
 	lw-workload block /dev/mapper/lw --threads 4 --seconds "$secs" --max-io 131072 \
 		--max-bytes $((200 << 20)) --seed "$seed" --keep-going --fua-over-unflushed \
 		--journal /tmp/journal || fail "workload failed"
+	[ "${SUSPENDS:-0}" = 1 ] && suspends_stop
 	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_stop
 	marks_stop
 	finish "$log" --journal /tmp/journal
@@ -141,6 +187,12 @@ if want flaky; then
 step "failing writes and flushes: dm-flakey, up 2 s, down 1 s"
 flaky_dev flaky /dev/vda 2 1
 for s in $seeds; do block_run flaky /dev/mapper/flaky /dev/vdb "$s"; done
+# Suspends under the memory bound while flushes fail: each drain's flush
+# may fail, and writers waiting for room must not hang the suspend.
+for s in $seeds; do
+	SUSPENDS=1 block_run "flaky, max_held_mb:1, suspended every 0.7 s" \
+		/dev/mapper/flaky /dev/vdb "$s" max_held_mb:1
+done
 dmsetup remove flaky
 fi
 
