@@ -2,14 +2,23 @@
 
 //! Running the user's check command on a replayed state, directly on the
 //! target or on a scratch copy of it.
+//!
+//! With a time limit (`--timeout`), each run of the command is started in a
+//! process group of its own and, past the limit, the whole group is killed:
+//! a hung fsck or a mount that never returns would otherwise hang `lwlog`
+//! with no verdict, and killing only the shell would leave what it started
+//! running (and holding the scratch, or the pipe a caller reads). Without a
+//! limit the command stays in `lwlog`'s group, as before, so that Ctrl-C at
+//! the terminal reaches it too.
 
 use crate::error::Error;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where and how the check command runs.
 pub struct Checker {
@@ -17,6 +26,9 @@ pub struct Checker {
     /// Device the command checks: the scratch copy if there is one.
     pub dev: PathBuf,
     scratch: Option<File>,
+    /// Longest one run of the command may take (`--timeout`); none: no
+    /// limit.
+    timeout: Option<Duration>,
 }
 
 /// How a check went.
@@ -38,11 +50,20 @@ impl Checker {
             cmd,
             dev: scratch.unwrap_or(target).to_path_buf(),
             scratch: file,
+            timeout: None,
         })
     }
 
+    /// The checker with each run of the command limited to `timeout`
+    /// (none: no limit): a run past it is killed, with its process group,
+    /// and fails (see the module's documentation).
+    pub fn with_timeout(self, timeout: Option<Duration>) -> Checker {
+        Checker { timeout, ..self }
+    }
+
     /// Runs the command with `env` added to its environment (plus
-    /// `LWLOG_DEV`, the device to check). `target` must be synced.
+    /// `LWLOG_DEV`, the device to check). `target` must be synced. The
+    /// time limit counts only the command, not the copy to the scratch.
     pub fn run(&mut self, target: &File, env: &[(&str, String)]) -> io::Result<Verdict> {
         if let Some(s) = &self.scratch {
             copy_changed(target, s)?;
@@ -52,7 +73,145 @@ impl Checker {
         for (k, v) in env {
             c.env(k, v);
         }
-        Ok(verdict(c.status()?))
+        Run::start(c, self.timeout)?.wait()
+    }
+}
+
+/// Parses `--timeout`: seconds, whole or decimal (`30`, `0.5`), above zero.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs > 0.0)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        // Below a nanosecond rounds to no time at all.
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{s}' is not a number of seconds above 0 (e.g. 30 or 0.5)"))
+}
+
+/// Why a run killed at its time limit failed: "timed out after 0.5 s",
+/// the limit in the fewest digits that give it back exactly (`30`, not
+/// `30.000`).
+fn timed_out(limit: Duration) -> String {
+    format!("timed out after {} s", limit.as_secs_f64())
+}
+
+/// One run of the check command, killed when it outlives its time limit.
+struct Run {
+    child: Child,
+    /// The time limit; with one, the command leads a process group of its
+    /// own (its pid is the group's id).
+    limit: Option<Duration>,
+    /// When the limit runs out; none with no limit, or one too far away
+    /// for the clock to name.
+    deadline: Option<Instant>,
+    /// Whether the command has been reaped: its pid, and so the group's
+    /// id, may then be another process's.
+    reaped: bool,
+}
+
+/// Longest sleep between two looks at a synchronous run with a time
+/// limit: a check ends at most this much later than it would unlimited.
+const MAX_NAP: Duration = Duration::from_millis(10);
+
+impl Run {
+    /// Starts `c`, in a process group of its own when there is a `limit`.
+    fn start(mut c: Command, limit: Option<Duration>) -> io::Result<Run> {
+        if limit.is_some() {
+            c.process_group(0);
+        }
+        let child = c.spawn()?;
+        Ok(Run {
+            child,
+            limit,
+            deadline: limit.and_then(|l| Instant::now().checked_add(l)),
+            reaped: false,
+        })
+    }
+
+    /// The verdict once the command has ended, or has outlived its limit
+    /// (it and its group are then killed and it is reaped); none while it
+    /// runs.
+    fn poll(&mut self) -> io::Result<Option<Verdict>> {
+        if let Some(status) = self.child.try_wait()? {
+            self.reaped = true;
+            return Ok(Some(verdict(status)));
+        }
+        match (self.limit, self.deadline) {
+            (Some(limit), Some(at)) if Instant::now() >= at => {
+                self.kill()?;
+                Ok(Some(Verdict::Failed(timed_out(limit))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Waits for the verdict. With a limit, looks at the command again
+    /// after a twentieth of the time it has run (at most `MAX_NAP`), so
+    /// that looking costs little and a quick check is not slowed much.
+    fn wait(mut self) -> io::Result<Verdict> {
+        if self.limit.is_none() {
+            let status = self.child.wait()?;
+            self.reaped = true;
+            return Ok(verdict(status));
+        }
+        let started = Instant::now();
+        loop {
+            if let Some(v) = self.poll()? {
+                return Ok(v);
+            }
+            let mut nap = (started.elapsed() / 20).clamp(Duration::from_micros(100), MAX_NAP);
+            if let Some(at) = self.deadline {
+                nap = nap.min(at.saturating_duration_since(Instant::now()));
+            }
+            std::thread::sleep(nap);
+        }
+    }
+
+    /// Kills the command's process group (the command and whatever it
+    /// started that stayed in the group) and reaps the command.
+    fn kill(&mut self) -> io::Result<()> {
+        // A pid is above 1 (pid 1 is init, never our child): -1 would
+        // send the signal to every process we may signal.
+        let pgid = libc::pid_t::try_from(self.child.id())
+            .ok()
+            .filter(|&pid| pid > 1)
+            .ok_or_else(|| io::Error::other("the check command has no valid pid"))?;
+        // SAFETY: kill takes no pointers and changes no memory of ours.
+        // The group is the one the command was made the leader of at
+        // spawn (process_group(0)), and the command is not reaped yet
+        // (`reaped` is false when this is called): while its pid is
+        // taken, even by a zombie, no other process can be given it as a
+        // pid or group id, so the signal reaches only the command's
+        // group, never unrelated processes.
+        if unsafe { libc::kill(-pgid, libc::SIGKILL) } != 0 {
+            let e = io::Error::last_os_error();
+            // No such group: it has ended already; the wait below says
+            // how.
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(e);
+            }
+        }
+        self.child.wait()?;
+        self.reaped = true;
+        Ok(())
+    }
+}
+
+impl Drop for Run {
+    /// A run dropped before its verdict (an error part-way, in `Pool` or
+    /// while waiting) leaves nothing behind: with a time limit it is
+    /// killed at once, with its group, rather than left to outlive a
+    /// scratch about to be removed; without one it is waited for, as
+    /// before limits existed (Ctrl-C reaches it then).
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        if self.limit.is_some() {
+            let _ = self.kill();
+        } else {
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -75,6 +234,8 @@ fn verdict(status: ExitStatus) -> Verdict {
 /// past it, so every command sees the state at its own point.
 pub struct Pool {
     cmd: String,
+    /// Longest one run of the command may take (`--timeout`).
+    timeout: Option<Duration>,
     slots: Vec<Slot>,
     /// The earliest failing point among the checks that ended, by its
     /// position in the log, and why it failed.
@@ -87,7 +248,7 @@ struct Slot {
     file: File,
     /// The point being checked there (its position in the log) and the
     /// command checking it.
-    running: Option<(usize, Child)>,
+    running: Option<(usize, Run)>,
     /// The byte ranges (start, length) of the target changed since the
     /// last copy to this scratch, while nothing else can have changed
     /// it; `None` before the first copy and once a command has run on
@@ -96,8 +257,9 @@ struct Slot {
 }
 
 /// How long to sleep between looks at the running commands when every
-/// scratch is busy: short next to any real check, long enough not to
-/// spin.
+/// scratch is busy (or, at the end, while any runs): short next to any
+/// real check, long enough not to spin. It is also how late past its
+/// time limit a command may be killed.
 const POLL: Duration = Duration::from_millis(2);
 
 /// Most changed ranges remembered for one scratch (16 bytes each).
@@ -105,8 +267,9 @@ const MAX_STALE_RANGES: usize = 1 << 16;
 
 impl Pool {
     /// A pool with one slot per path of `scratch`, each opened now so
-    /// that a missing one is reported before anything is replayed.
-    pub fn new(cmd: String, scratch: &[PathBuf]) -> Result<Pool, Error> {
+    /// that a missing one is reported before anything is replayed; each
+    /// run of `cmd` is limited to `timeout`, as for `Checker`.
+    pub fn new(cmd: String, scratch: &[PathBuf], timeout: Option<Duration>) -> Result<Pool, Error> {
         let mut slots = Vec::with_capacity(scratch.len());
         for path in scratch {
             let file = OpenOptions::new()
@@ -123,6 +286,7 @@ impl Pool {
         }
         Ok(Pool {
             cmd,
+            timeout,
             slots,
             failed: None,
         })
@@ -176,21 +340,23 @@ impl Pool {
         for (k, v) in env {
             c.env(k, v);
         }
-        slot.running = Some((point, c.spawn().map_err(Error::RunCheck)?));
+        let run = Run::start(c, self.timeout).map_err(Error::RunCheck)?;
+        slot.running = Some((point, run));
         Ok(true)
     }
 
     /// Collects the verdicts of the commands that have ended, freeing
-    /// their scratch.
+    /// their scratch; a command past its time limit is killed here and
+    /// fails.
     fn reap(&mut self) -> Result<(), Error> {
         for slot in &mut self.slots {
-            let Some((point, child)) = &mut slot.running else {
+            let Some((point, run)) = &mut slot.running else {
                 continue;
             };
-            let Some(status) = child.try_wait().map_err(Error::RunCheck)? else {
+            let Some(verdict) = run.poll().map_err(Error::RunCheck)? else {
                 continue;
             };
-            if let Verdict::Failed(why) = verdict(status) {
+            if let Verdict::Failed(why) = verdict {
                 if self
                     .failed
                     .as_ref()
@@ -210,9 +376,10 @@ impl Pool {
     }
 
     /// Waits for every command still running (later points than a known
-    /// failure too: none is killed, so no command outlives `lwlog` on a
-    /// scratch it may remove, and Ctrl-C reaches all of them); the
-    /// earliest failing point and why, if any failed.
+    /// failure too: none is killed before its time limit, so no command
+    /// outlives `lwlog` on a scratch it may remove, and without a limit
+    /// Ctrl-C reaches all of them); the earliest failing point and why, if
+    /// any failed. With a time limit this ends within it.
     pub fn finish(mut self) -> Result<Option<(usize, String)>, Error> {
         while self.slots.iter().any(|s| s.running.is_some()) {
             self.reap()?;
@@ -226,12 +393,12 @@ impl Pool {
 
 impl Drop for Pool {
     /// An error part-way (a replay that cannot read the log) must not
-    /// leave commands running on scratch images about to be removed.
+    /// leave commands running on scratch images about to be removed:
+    /// dropping each run kills it when it has a time limit, and waits for
+    /// it otherwise (see `Run`'s `drop`).
     fn drop(&mut self) {
         for slot in &mut self.slots {
-            if let Some((_, child)) = &mut slot.running {
-                let _ = child.wait();
-            }
+            slot.running = None;
         }
     }
 }
@@ -430,6 +597,117 @@ mod tests {
         copy_changed(&src, &dst).unwrap();
         assert!(std::fs::read(&dp).unwrap() == src_data);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn timeouts_are_positive_seconds() {
+        assert_eq!(parse_timeout("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_timeout("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_timeout("1e-3"), Ok(Duration::from_millis(1)));
+        for bad in ["0", "-1", "0.0", "abc", "", "inf", "NaN", "1e-10", "1e300"] {
+            assert!(parse_timeout(bad).is_err(), "{bad:?}");
+        }
+        for (text, said) in [
+            ("0.5", "0.5"),
+            ("30", "30"),
+            ("2.25", "2.25"),
+            ("1e-3", "0.001"),
+        ] {
+            let d = parse_timeout(text).unwrap();
+            assert_eq!(timed_out(d), format!("timed out after {said} s"));
+        }
+    }
+
+    /// A file under the temp directory, removed when dropped.
+    struct Temp(PathBuf);
+
+    impl Temp {
+        fn new(name: &str, contents: &[u8]) -> Temp {
+            let p =
+                std::env::temp_dir().join(format!("lwlog-command-{}-{name}", std::process::id()));
+            std::fs::write(&p, contents).unwrap();
+            Temp(p)
+        }
+    }
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// Whether process `pid` is gone or only a zombie (killed) within a
+    /// few seconds: a SIGKILL sent is not yet a process dead.
+    fn dead(pid: u32) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            let dead = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => true,
+                Ok(stat) => {
+                    let state = stat.rsplit(") ").next().unwrap_or_default();
+                    state.starts_with('Z') || state.starts_with('X')
+                }
+            };
+            if dead {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// The pid the command started with `pidfile` writes there, once it
+    /// has.
+    fn pid_in(pidfile: &Path) -> u32 {
+        let start = Instant::now();
+        loop {
+            if let Some(pid) = std::fs::read_to_string(pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return pid;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no pid");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_checker_kills_a_run_past_its_limit_with_what_it_started() {
+        let target = Temp::new("checker-target", &[0u8; 4096]);
+        let pidfile = Temp::new("checker-pid", b"");
+        // The shell's child records its pid, then everything hangs.
+        let cmd = format!("sleep 36.5 & echo $! > {}; wait", pidfile.0.display());
+        let mut checker = Checker::new(cmd, &target.0, None)
+            .unwrap()
+            .with_timeout(Some(Duration::from_millis(300)));
+        let file = File::open(&target.0).unwrap();
+        let start = Instant::now();
+        let Verdict::Failed(why) = checker.run(&file, &[]).unwrap() else {
+            panic!("a hanging check passed");
+        };
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(why, "timed out after 0.3 s");
+        let pid = pid_in(&pidfile.0);
+        assert!(dead(pid), "the shell's child {pid} survived");
+    }
+
+    #[test]
+    fn a_dropped_pool_kills_its_commands_when_they_have_a_limit() {
+        let target = Temp::new("pool-target", &[0u8; 4096]);
+        let scratch = Temp::new("pool-scratch", b"");
+        let pidfile = Temp::new("pool-pid", b"");
+        let cmd = format!("sleep 37.5 & echo $! > {}; wait", pidfile.0.display());
+        // A limit far away: only the drop can end the command in time.
+        let limit = Some(Duration::from_secs(600));
+        let mut pool = Pool::new(cmd, std::slice::from_ref(&scratch.0), limit).unwrap();
+        let file = File::open(&target.0).unwrap();
+        assert!(pool.start(&file, 0, &[], &[]).unwrap());
+        let pid = pid_in(&pidfile.0);
+        let start = Instant::now();
+        drop(pool);
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(dead(pid), "the shell's child {pid} survived");
     }
 
     #[test]

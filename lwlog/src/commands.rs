@@ -22,6 +22,7 @@ use crate::verify;
 use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What `replay`, `check` and `crash-states` replay, and onto what.
 pub struct ReplaySetup<'a> {
@@ -257,9 +258,16 @@ pub fn replay(setup: &ReplaySetup<'_>) -> Result<(), Error> {
     };
     let t = open_target(setup)?;
     let finish = |r: &mut Replayer<'_, FileSource>| -> Result<(), Error> {
-        r.target
-            .sync()
-            .map_err(Error::file("cannot sync target", setup.target))?;
+        // A write still pending fails here when the target is full: name
+        // its bytes, not only the sync.
+        let t = &mut r.target;
+        t.sync().map_err(|source| {
+            t.error(
+                source,
+                None,
+                Error::file("cannot sync target", setup.target),
+            )
+        })?;
         r.finish();
         Ok(())
     };
@@ -299,11 +307,17 @@ fn open_replay(setup: &ReplaySetup<'_>) -> Result<(Log<FileSource>, Vec<Entry>, 
     Ok((log, entries, t))
 }
 
-fn open_checker(fsck: &str, target: &Path, scratch: Option<&Path>) -> Result<Checker, Error> {
-    Checker::new(fsck.to_string(), target, scratch).map_err(Error::file(
+fn open_checker(
+    fsck: &str,
+    target: &Path,
+    scratch: Option<&Path>,
+    timeout: Option<Duration>,
+) -> Result<Checker, Error> {
+    let checker = Checker::new(fsck.to_string(), target, scratch).map_err(Error::file(
         "cannot open scratch",
         scratch.unwrap_or(target),
-    ))
+    ))?;
+    Ok(checker.with_timeout(timeout))
 }
 
 /// Where `check` copies the target to check it: the paths given, or
@@ -317,6 +331,7 @@ pub struct Scratch<'a> {
 /// `lwlog check`: replays incrementally and runs `fsck` at the points `at`
 /// picks (at most `max_checks` of them), on a copy in `scratch` if given;
 /// with `jobs` > 1, that many checks at once, each on a scratch of its own.
+/// A run of `fsck` longer than `timeout` is killed and fails.
 pub fn check(
     setup: &ReplaySetup<'_>,
     fsck: &str,
@@ -324,6 +339,7 @@ pub fn check(
     max_checks: Option<u64>,
     scratch: Scratch<'_>,
     jobs: usize,
+    timeout: Option<Duration>,
 ) -> Result<(), Error> {
     let given = scratch.paths.len();
     if given > jobs || (jobs > 1 && given < jobs && scratch.dir.is_none()) {
@@ -357,7 +373,7 @@ pub fn check(
     let scratch_paths = images.as_ref().map_or(scratch.paths, |i| &i.paths[..]);
     let mut r = Replayer::new(&log, t, Progress::new(0));
     let outcome = if jobs > 1 {
-        Pool::new(fsck.to_string(), scratch_paths).and_then(|pool| {
+        Pool::new(fsck.to_string(), scratch_paths, timeout).and_then(|pool| {
             check::run_jobs(&mut r, &setup.selection, &entries, at, max_checks, pool)
         })
     } else {
@@ -365,6 +381,7 @@ pub fn check(
             fsck,
             setup.target,
             scratch_paths.first().map(PathBuf::as_path),
+            timeout,
         )
         .and_then(|mut checker| {
             check::run(
@@ -395,12 +412,14 @@ pub fn check(
 const NEIGHBOURHOOD: usize = 20;
 
 /// `lwlog bisect`: the first of the points `at` picks at which `fsck`
-/// fails (on a copy in `scratch` if given), with the entries around it.
+/// fails (on a copy in `scratch` if given), with the entries around it. A
+/// run of `fsck` longer than `timeout` is killed and fails.
 pub fn bisect(
     setup: &ReplaySetup<'_>,
     fsck: &str,
     at: At,
     scratch: Option<&Path>,
+    timeout: Option<Duration>,
 ) -> Result<(), Error> {
     refuse_overlap(setup, scratch_role(scratch).as_slice())?;
     let (log, entries, t) = open_replay(setup)?;
@@ -410,7 +429,7 @@ pub fn bisect(
         }
         .into());
     }
-    let mut checker = open_checker(fsck, setup.target, scratch)?;
+    let mut checker = open_checker(fsck, setup.target, scratch, timeout)?;
     let mut r = Replayer::new(&log, t, Progress::new(0));
     let report = bisect::run(&mut r, &setup.selection, &entries, at, &mut checker);
     r.finish();
@@ -615,17 +634,19 @@ pub fn diff(path: &Path, a: &Point, b: &Point, json: bool) -> Result<(), Error> 
 }
 
 /// `lwlog crash-states`: materialises the crash states `o` asks for and,
-/// with `fsck`, checks each (on a copy in `scratch` if given).
+/// with `fsck`, checks each (on a copy in `scratch` if given); a run of
+/// `fsck` longer than `timeout` is killed and fails.
 pub fn crash_states(
     setup: &ReplaySetup<'_>,
     o: &crash::Options,
     fsck: Option<&str>,
     scratch: Option<&Path>,
+    timeout: Option<Duration>,
 ) -> Result<(), Error> {
     refuse_overlap(setup, scratch_role(scratch).as_slice())?;
     let (log, entries, t) = open_replay(setup)?;
     let mut checker = fsck
-        .map(|cmd| open_checker(cmd, setup.target, scratch))
+        .map(|cmd| open_checker(cmd, setup.target, scratch, timeout))
         .transpose()?;
     let mut r = Replayer::new(&log, t, Progress::new(0));
     match crash::run(&mut r, &setup.selection, &entries, o, checker.as_mut())? {
@@ -773,6 +794,7 @@ mod tests {
             None,
             Scratch::default(),
             1,
+            None,
         )
         .unwrap();
         let target = zeroed_target();
@@ -781,6 +803,7 @@ mod tests {
             &setup(&log, &target, Selection::default()),
             &o,
             Some("true"),
+            None,
             None,
         )
         .unwrap();
@@ -869,6 +892,7 @@ mod tests {
                 None,
                 Scratch::default(),
                 1,
+                None,
             );
             assert_eq!(e.unwrap_err().exit_code(), EXIT_NOT_FOUND, "{what}");
         }
@@ -878,12 +902,25 @@ mod tests {
 
         // Three epochs of two states each: there is no state 6.
         let o = crash_options(Some(6));
-        let e = crash_states(&setup(&log, &target, Selection::default()), &o, None, None);
+        let e = crash_states(
+            &setup(&log, &target, Selection::default()),
+            &o,
+            None,
+            None,
+            None,
+        );
         let e = e.unwrap_err();
         assert_eq!(e.to_string(), "there are only 6 states, no state 6");
         assert_eq!(e.exit_code(), EXIT_NOT_FOUND);
         let o = crash_options(Some(5));
-        crash_states(&setup(&log, &target, Selection::default()), &o, None, None).unwrap();
+        crash_states(
+            &setup(&log, &target, Selection::default()),
+            &o,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -900,6 +937,7 @@ mod tests {
             None,
             Scratch::default(),
             1,
+            None,
         )
         .unwrap_err();
         assert_eq!(
@@ -914,6 +952,7 @@ mod tests {
             &setup(&log, &target, Selection::default()),
             &o,
             Some("test $LWLOG_STATE -ne 1"),
+            None,
             None,
         )
         .unwrap_err();

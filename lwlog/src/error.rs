@@ -42,11 +42,28 @@ pub enum Error {
         path: PathBuf,
         source: io::Error,
     },
-    /// Replaying an entry failed: reading its data from the log or writing
-    /// it to the target.
+    /// Replaying an entry failed other than by a failed write to the
+    /// target (that is a `TargetWrite`): reading its data from the log, or
+    /// an entry past the largest offset a device can have.
     Replay { index: u64, source: io::Error },
-    /// I/O on the target outside of replaying one entry.
-    Target { op: TargetOp, source: io::Error },
+    /// I/O on the target `path` outside of replaying one entry.
+    Target {
+        op: TargetOp,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Writing `len` bytes at byte `at` of the target `path` failed (it is
+    /// full, or failing), while replaying entry `entry` if one was being
+    /// replayed. A write merged from several entries is issued by a later
+    /// entry or by a sync, so `at` and `len` say which bytes better than
+    /// `entry` does.
+    TargetWrite {
+        path: PathBuf,
+        at: u64,
+        len: u64,
+        entry: Option<u64>,
+        source: io::Error,
+    },
     /// The check command could not be started.
     RunCheck(io::Error),
     /// `--start-sector` is after `--end-sector`.
@@ -144,7 +161,10 @@ impl Error {
     /// The exit status documented in `lwlog --help`.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::File { .. } | Error::Replay { .. } | Error::Target { .. } => EXIT_IO,
+            Error::File { .. }
+            | Error::Replay { .. }
+            | Error::Target { .. }
+            | Error::TargetWrite { .. } => EXIT_IO,
             Error::RunCheck(_) => EXIT_IO,
             Error::Log(LogError::Io(..)) => EXIT_IO,
             Error::SectorRange { .. }
@@ -176,16 +196,36 @@ impl fmt::Display for Error {
                 write!(f, "{what} {}: {source}", path.display())
             }
             Error::Replay { index, source } => write!(f, "replaying entry {index}: {source}"),
-            Error::Target { op, source } => match op {
-                TargetOp::Write => write!(f, "writing the target: {source}"),
-                TargetOp::Sync => write!(f, "syncing the target: {source}"),
-                TargetOp::Save { at } => {
-                    write!(f, "saving the target's bytes at {at}: {source}")
+            Error::Target { op, path, source } => {
+                let path = path.display();
+                match op {
+                    TargetOp::Write => write!(f, "writing target {path}: {source}"),
+                    TargetOp::Sync => write!(f, "syncing target {path}: {source}"),
+                    TargetOp::Save { at } => {
+                        write!(f, "saving target {path}'s bytes at {at}: {source}")
+                    }
+                    TargetOp::Restore { at } => {
+                        write!(f, "restoring target {path}'s bytes at {at}: {source}")
+                    }
                 }
-                TargetOp::Restore { at } => {
-                    write!(f, "restoring the target's bytes at {at}: {source}")
+            }
+            Error::TargetWrite {
+                path,
+                at,
+                len,
+                entry,
+                source,
+            } => {
+                write!(
+                    f,
+                    "cannot write {len} bytes at byte {at} of target {}",
+                    path.display()
+                )?;
+                if let Some(index) = entry {
+                    write!(f, " (replaying entry {index})")?;
                 }
-            },
+                write!(f, ": {source}")
+            }
             Error::RunCheck(source) => write!(f, "running the check: {source}"),
             Error::SectorRange { start, end } => {
                 write!(f, "--start-sector {start} is after --end-sector {end}")
@@ -277,6 +317,7 @@ impl std::error::Error for Error {
             Error::File { source, .. }
             | Error::Replay { source, .. }
             | Error::Target { source, .. }
+            | Error::TargetWrite { source, .. }
             | Error::RunCheck(source) => Some(source),
             Error::Log(e) => Some(e),
             _ => None,
@@ -382,10 +423,35 @@ mod tests {
             (
                 Error::Target {
                     op: TargetOp::Sync,
+                    path: "/dev/t".into(),
                     source: io(),
                 },
                 1,
-                "syncing the target: Input/output error (os error 5)",
+                "syncing target /dev/t: Input/output error (os error 5)",
+            ),
+            (
+                Error::TargetWrite {
+                    path: "/dev/t".into(),
+                    at: 4096,
+                    len: 512,
+                    entry: Some(3),
+                    source: io::Error::from_raw_os_error(libc::ENOSPC),
+                },
+                1,
+                "cannot write 512 bytes at byte 4096 of target /dev/t (replaying entry 3): No \
+                 space left on device (os error 28)",
+            ),
+            (
+                Error::TargetWrite {
+                    path: "/dev/t".into(),
+                    at: 0,
+                    len: 1024,
+                    entry: None,
+                    source: io::Error::from_raw_os_error(libc::ENOSPC),
+                },
+                1,
+                "cannot write 1024 bytes at byte 0 of target /dev/t: No space left on device \
+                 (os error 28)",
             ),
             (
                 Error::RunCheck(io()),

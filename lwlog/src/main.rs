@@ -6,6 +6,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use lwlog::check::{self, At};
+use lwlog::command;
 use lwlog::commands::{self, ReplaySetup};
 use lwlog::crash;
 use lwlog::diff::{self, Point};
@@ -15,6 +16,7 @@ use lwlog::replay_log;
 use lwlog::select::{self, Selection, Start, Stop};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 const EXIT_HELP: &str = "Exit status: 0 success, 1 I/O error, 2 bad usage, 3 invalid log, \
 4 mark/entry/flush/FUA not found, 5 check command failed, 6 oracle: the log is not a true \
@@ -115,6 +117,7 @@ enum Cmd {
     /// Replay incrementally and run a check command at chosen points,
     /// stopping at the first failure. The command runs with `sh -c` and sees
     /// LWLOG_DEV (the device to check), LWLOG_ENTRY, LWLOG_FLAGS, LWLOG_MARK.
+    /// With --timeout, a run that takes too long is killed and fails.
     #[command(after_help = EXIT_HELP)]
     Check {
         /// Log device or image.
@@ -149,6 +152,20 @@ enum Cmd {
         /// reported, as without --jobs.
         #[arg(long, default_value_t = 1, value_parser = parse_jobs)]
         jobs: usize,
+        /// Give each run of the check command at most this many seconds
+        /// (e.g. 600 or 0.5): a run that takes longer is killed, with
+        /// everything it started, and its point fails with "timed out after
+        /// SECONDS s", as any failed check does. With a limit the command
+        /// runs in a process group of its own: Ctrl-C at the terminal ends
+        /// lwlog but not a command running then, and a command that reads
+        /// the terminal is stopped until it times out [default: no limit].
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            value_parser = command::parse_timeout,
+            allow_negative_numbers = true
+        )]
+        timeout: Option<Duration>,
         #[command(flatten)]
         select: SelectArgs,
     },
@@ -178,6 +195,15 @@ enum Cmd {
         /// for `check`.
         #[arg(long)]
         scratch: Option<PathBuf>,
+        /// Kill a run of the check command after this many seconds, as for
+        /// `check`; a point that times out is a failing point.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            value_parser = command::parse_timeout,
+            allow_negative_numbers = true
+        )]
+        timeout: Option<Duration>,
         #[command(flatten)]
         select: SelectArgs,
     },
@@ -242,6 +268,16 @@ enum Cmd {
         /// Check a copy of the target, as for `check`.
         #[arg(long, requires = "fsck")]
         scratch: Option<PathBuf>,
+        /// Kill a run of the check command after this many seconds, as for
+        /// `check`; a state whose check times out fails.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            value_parser = command::parse_timeout,
+            allow_negative_numbers = true,
+            requires = "fsck"
+        )]
+        timeout: Option<Duration>,
         #[command(flatten)]
         select: SelectArgs,
     },
@@ -388,6 +424,7 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
             scratch,
             scratch_dir,
             jobs,
+            timeout,
             select,
         } => commands::check(
             &select.setup(log, target)?,
@@ -399,6 +436,7 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
                 dir: scratch_dir.as_deref(),
             },
             *jobs,
+            *timeout,
         ),
         Cmd::Bisect {
             log,
@@ -406,8 +444,15 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
             fsck,
             at,
             scratch,
+            timeout,
             select,
-        } => commands::bisect(&select.setup(log, target)?, fsck, *at, scratch.as_deref()),
+        } => commands::bisect(
+            &select.setup(log, target)?,
+            fsck,
+            *at,
+            scratch.as_deref(),
+            *timeout,
+        ),
         Cmd::Diff { log, a, b, json } => commands::diff(log, a, b, *json),
         Cmd::CrashStates {
             log,
@@ -420,6 +465,7 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
             only,
             fsck,
             scratch,
+            timeout,
             select,
         } => commands::crash_states(
             &select.setup(log, target)?,
@@ -435,6 +481,7 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
             },
             fsck.as_deref(),
             scratch.as_deref(),
+            *timeout,
         ),
     }
 }

@@ -16,7 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::os::unix::io::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 // From <linux/fs.h>: _IO(0x12, 119) and _IO(0x12, 127).
 const BLKDISCARD: libc::c_ulong = 0x1277;
@@ -31,6 +31,8 @@ const WRITEBACK_EVERY: u64 = 32 << 20;
 /// The device or file a log is replayed onto.
 pub struct Target {
     file: File,
+    /// The path it was opened by, to name it when a write fails.
+    path: PathBuf,
     is_block: bool,
     /// Replay discards (false: ignore them, like replay-log --no-discard).
     discard: bool,
@@ -50,6 +52,7 @@ impl Target {
         let is_block = file.metadata()?.file_type().is_block_device();
         Ok(Target {
             file,
+            path: path.to_path_buf(),
             is_block,
             discard,
             discard_zeroed: false,
@@ -61,6 +64,33 @@ impl Target {
 
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// The path the target was opened by.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `source`, from I/O on this target, as an `Error`: a write that
+    /// failed (the target full or failing) becomes `Error::TargetWrite`,
+    /// naming the target, the bytes and `entry`, the entry being replayed
+    /// if any; any other error becomes `other(source)`.
+    pub fn error(
+        &self,
+        source: io::Error,
+        entry: Option<u64>,
+        other: impl FnOnce(io::Error) -> Error,
+    ) -> Error {
+        match source.downcast::<WriteFailed>() {
+            Ok(w) => Error::TargetWrite {
+                path: self.path.clone(),
+                at: w.at,
+                len: w.len,
+                entry,
+                source: w.source,
+            },
+            Err(source) => other(source),
+        }
     }
 
     /// Whether discard entries are replayed (not under --no-discard).
@@ -131,7 +161,10 @@ impl Target {
         let mut done = 0u64;
         while done < len {
             let n = (len - done).min(CHUNK as u64) as usize;
-            self.file.write_all_at(&zeroes[..n], start + done)?;
+            let at = start + done;
+            self.file
+                .write_all_at(&zeroes[..n], at)
+                .map_err(write_failed(at, n))?;
             done += n as u64;
         }
         Ok(())
@@ -177,7 +210,8 @@ impl Target {
 /// the replay copies the next entries, and the final sync has little left
 /// to do. Only a hint: an error is left to the sync.
 fn write_at(file: &File, unsynced: &mut u64, data: &[u8], at: u64) -> io::Result<()> {
-    file.write_all_at(data, at)?;
+    file.write_all_at(data, at)
+        .map_err(write_failed(at, data.len()))?;
     *unsynced += data.len() as u64;
     if *unsynced >= WRITEBACK_EVERY {
         *unsynced = 0;
@@ -186,6 +220,50 @@ fn write_at(file: &File, unsynced: &mut u64, data: &[u8], at: u64) -> io::Result
         unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
     }
     Ok(())
+}
+
+/// A write to the target that failed, and which bytes it was writing.
+/// The target's methods return it inside an `io::Error` of the same kind,
+/// through the code reading the log that calls them, until
+/// `Target::error` turns it into an `Error::TargetWrite` naming the
+/// target: without it, a full target would only say "No space left on
+/// device", not where, nor that it was the target and not the log.
+#[derive(Debug)]
+struct WriteFailed {
+    at: u64,
+    len: u64,
+    source: io::Error,
+}
+
+impl std::fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot write {} bytes at byte {}: {}",
+            self.len, self.at, self.source
+        )
+    }
+}
+
+impl std::error::Error for WriteFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// A `map_err` adapter for a write of `len` bytes at byte `at` of the
+/// target.
+fn write_failed(at: u64, len: usize) -> impl FnOnce(io::Error) -> io::Error {
+    move |source| {
+        io::Error::new(
+            source.kind(),
+            WriteFailed {
+                at,
+                len: len as u64,
+                source,
+            },
+        )
+    }
 }
 
 /// Reads log bytes through one large sequential buffer.
@@ -276,10 +354,18 @@ impl<'a, S: Source> Replayer<'a, S> {
     /// range. Marks and empty flushes change nothing, and neither does an
     /// entry with `change` false (outside a replayed sector range).
     pub fn apply(&mut self, e: &Entry, change: bool) -> Result<(), Error> {
-        self.write_entry(e, change).map_err(|source| Error::Replay {
-            index: e.index,
-            source,
-        })
+        self.write_entry(e, change)
+            .map_err(|source| self.replay_error(e.index, source))
+    }
+
+    /// `source`, from replaying entry `index`, as an `Error`: a failed
+    /// write names the target, anything else (reading the log) the entry.
+    fn replay_error(&self, index: u64, source: io::Error) -> Error {
+        self.target
+            .error(source, Some(index), |source| Error::Replay {
+                index,
+                source,
+            })
     }
 
     fn write_entry(&mut self, e: &Entry, change: bool) -> io::Result<()> {
@@ -309,10 +395,7 @@ impl<'a, S: Source> Replayer<'a, S> {
         } else {
             self.write_part(e, dev.start - start, dev.end - dev.start)
         };
-        result.map_err(|source| Error::Replay {
-            index: e.index,
-            source,
-        })
+        result.map_err(|source| self.replay_error(e.index, source))
     }
 
     /// Writes (or discards) `len` bytes of `e` from byte `skip` of what it
@@ -362,9 +445,13 @@ impl<'a, S: Source> Replayer<'a, S> {
 
     /// Issues what is pending and syncs the target.
     pub fn sync(&mut self) -> Result<(), Error> {
-        self.target.sync().map_err(|source| Error::Target {
-            op: TargetOp::Sync,
-            source,
+        let target = &mut self.target;
+        target.sync().map_err(|source| {
+            target.error(source, None, |source| Error::Target {
+                op: TargetOp::Sync,
+                path: target.path.clone(),
+                source,
+            })
         })
     }
 

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// Bytes read and kept at a time: a large discard (mkfs discards the whole
 /// device) is saved piece by piece, and pieces of zeroes take no memory.
@@ -69,8 +70,9 @@ impl Saved {
         gaps
     }
 
-    /// Saves what `file` holds in `[at, end)` where nothing is saved yet.
-    fn save(&mut self, file: &File, at: u64, end: u64) -> Result<(), Error> {
+    /// Saves what `file` (the target `path`) holds in `[at, end)` where
+    /// nothing is saved yet.
+    fn save(&mut self, file: &File, path: &Path, at: u64, end: u64) -> Result<(), Error> {
         for (gap_start, gap_end) in self.gaps(at, end) {
             let mut start = gap_start;
             while start < gap_end {
@@ -78,6 +80,7 @@ impl Saved {
                 let mut buf = vec![0u8; len as usize];
                 read_upto(file, &mut buf, start).map_err(|source| Error::Target {
                     op: TargetOp::Save { at: start },
+                    path: path.to_path_buf(),
                     source,
                 })?;
                 let piece = if buf.iter().all(|&b| b == 0) {
@@ -128,11 +131,20 @@ pub fn save_range<S: Source>(
         return Ok(());
     }
     // A merged write still pending may cover the bytes to save.
-    r.target.issue().map_err(|source| Error::Target {
-        op: TargetOp::Write,
-        source,
-    })?;
-    saved.save(r.target.file(), at, end)
+    issue(r)?;
+    saved.save(r.target.file(), r.target.path(), at, end)
+}
+
+/// Issues the target's pending merged write.
+fn issue<S: Source>(r: &mut Replayer<'_, S>) -> Result<(), Error> {
+    let target = &mut r.target;
+    target.issue().map_err(|source| {
+        target.error(source, None, |source| Error::Target {
+            op: TargetOp::Write,
+            path: target.path().to_path_buf(),
+            source,
+        })
+    })
 }
 
 /// Writes every saved byte back, returning the target to the base state,
@@ -140,10 +152,7 @@ pub fn save_range<S: Source>(
 pub fn restore<S: Source>(r: &mut Replayer<'_, S>, saved: &mut Saved) -> Result<(), Error> {
     // What is pending was written after the base state: it must land
     // before the old bytes, not on top of them.
-    r.target.issue().map_err(|source| Error::Target {
-        op: TargetOp::Write,
-        source,
-    })?;
+    issue(r)?;
     let zeroes = vec![0u8; PIECE as usize];
     for (at, piece) in std::mem::take(&mut saved.pieces) {
         let bytes = match &piece {
@@ -155,6 +164,7 @@ pub fn restore<S: Source>(r: &mut Replayer<'_, S>, saved: &mut Saved) -> Result<
             .write_all_at(bytes, at)
             .map_err(|source| Error::Target {
                 op: TargetOp::Restore { at },
+                path: r.target.path().to_path_buf(),
                 source,
             })?;
     }

@@ -8,7 +8,7 @@
 //! failing point is known without running anything.
 
 mod common;
-use common::TempFile;
+use common::{run_lwlog as lwlog, TempFile};
 use logformat::{EntryHeader, Super, FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_METADATA};
 use lwlog::bisect;
 use lwlog::check::{self, parse_at};
@@ -20,7 +20,6 @@ use lwlog::progress::Progress;
 use lwlog::replay::{Replayer, Target};
 use lwlog::select::Selection;
 use proptest::prelude::*;
-use std::process::Command;
 
 const DEV_SECTORS: u64 = 64;
 /// Ordinary writes and discards stay below this sector; poison writes
@@ -112,20 +111,6 @@ fn model(ss: usize, gens: &[Gen]) -> Vec<u8> {
 /// A zeroed device image.
 fn zeroed(ss: usize) -> TempFile {
     TempFile::new(&vec![0u8; DEV_SECTORS as usize * ss])
-}
-
-/// Runs `lwlog args`: exit status, stdout, stderr.
-fn lwlog(args: &[&str]) -> (u8, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lwlog"))
-        .args(args)
-        .output()
-        .unwrap();
-    let code = out.status.code().expect("lwlog was killed by a signal");
-    (
-        code as u8,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The entry index at the start of the stdout line starting with `prefix`
@@ -596,4 +581,54 @@ proptest! {
         }
         prop_assert_eq!(got, want);
     }
+}
+
+#[test]
+fn bisect_counts_a_check_that_times_out_as_failing() {
+    // The check hangs (a background child holding stdout open) once the
+    // poison is on the device: with --timeout, each of those checks is
+    // killed and fails, and bisect finds the same first failing point as
+    // with a check that fails outright.
+    let hang = "if grep -q X \"$LWLOG_DEV\"; then sleep 35.5 & sleep 35.5; fi";
+    let clean = mixed_log();
+    let pts = points(&clean, "fua,flush,mark");
+    let poisoned = (0..clean.len())
+        .filter(|&i| clean[i].sector >= POISON_FROM)
+        .nth(6)
+        .unwrap();
+    let mut gens = clean;
+    gens[poisoned].fill = POISON;
+    let k = pts.iter().position(|&p| p >= poisoned).unwrap();
+    assert!(k > 0);
+    let (log, target) = (TempFile::new(&build(512, &gens)), zeroed(512));
+    let start = std::time::Instant::now();
+    let (code, out, err) = lwlog(&[
+        "bisect",
+        "--fsck",
+        hang,
+        "--timeout",
+        "0.3",
+        log.path(),
+        target.path(),
+    ]);
+    // Far longer than the run may take: a run this long hung.
+    let took = start.elapsed();
+    assert!(took.as_secs() < 20, "took {took:?}");
+    let what = format!("poison at {poisoned}:\n{out}{err}");
+    assert_eq!(code, EXIT_CHECK_FAILED, "{what}");
+    assert_eq!(
+        entry_after(&out, "first failing point:"),
+        Some(pts[k] as u64),
+        "{what}"
+    );
+    assert!(out.contains("(timed out after 0.3 s)\n"), "{what}");
+    assert_eq!(
+        entry_after(&out, "last passing point:"),
+        Some(pts[k - 1] as u64),
+        "{what}"
+    );
+    assert!(err.contains(": failed: timed out after 0.3 s\n"), "{what}");
+    let expected = format!("lwlog: check failed after entry {} (", pts[k]);
+    assert!(err.contains(&expected), "{what}");
+    assert!(err.ends_with("): timed out after 0.3 s\n"), "{what}");
 }

@@ -4,7 +4,7 @@
 //! scripts check: one run per status, on a log built here.
 
 mod common;
-use common::{log_of, TempFile};
+use common::{log_of, run_lwlog, TempFile};
 use logformat::{FLAG_FLUSH, FLAG_MARK};
 use lwlog::error::EXIT_USAGE;
 use lwlog::error::{EXIT_BAD_LOG, EXIT_CHECK_FAILED, EXIT_IO, EXIT_NOT_DURABLE, EXIT_NOT_FOUND};
@@ -28,15 +28,8 @@ fn small_log() -> TempFile {
 
 /// Runs `lwlog args`: its exit status and stderr.
 fn lwlog(args: &[&str]) -> (u8, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lwlog"))
-        .args(args)
-        .output()
-        .unwrap();
-    let code = out.status.code().expect("lwlog was killed by a signal");
-    (
-        code as u8,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (code, _, stderr) = run_lwlog(args);
+    (code, stderr)
 }
 
 /// Runs `lwlog args`: its exit status, stdout and stderr.

@@ -447,3 +447,46 @@ fn a_check_that_writes_its_scratch_does_not_leak_into_later_checks() {
         assert_eq!(run.stdout, format!("{N} checks passed over {N} entries\n"));
     }
 }
+
+#[test]
+fn a_hanging_check_is_killed_and_fails_its_point_under_jobs_too() {
+    // Entry 1's check hangs, holding stdout open from a background child;
+    // from entry 3 on the checks fail at once, most likely before entry
+    // 1's is killed. The first failing point is still entry 1's, timed
+    // out; and with every check hanging, entry 0's.
+    let hang = "sleep 34.5 & sleep 34.5";
+    let cases = [
+        (
+            format!("if [ $LWLOG_ENTRY -eq 1 ]; then {hang}; fi; test $LWLOG_ENTRY -lt 3"),
+            1,
+        ),
+        (hang.to_string(), 0),
+    ];
+    for (fsck, first) in cases {
+        let dir = TempDir::new();
+        let (log, target) = files(&dir, &writes(6, None), 6);
+        let scratch_dir = dir.path("scratch");
+        std::fs::create_dir(&scratch_dir).unwrap();
+        let mut args = check_args(&log, &target, &fsck, "every:1");
+        args.extend([
+            "--jobs",
+            "2",
+            "--scratch-dir",
+            scratch_dir.to_str().unwrap(),
+        ]);
+        args.extend(["--timeout", "0.5"]);
+        let start = std::time::Instant::now();
+        let run = lwlog(&args);
+        let took = start.elapsed();
+        // Far longer than the run may take: a run this long hung.
+        assert!(took.as_secs() < 10, "{fsck}: took {took:?}");
+        assert_eq!(run.code, 5, "{fsck}: {run:?}");
+        let want = format!("lwlog: check failed after entry {first} ({first}@");
+        assert!(run.stderr.starts_with(&want), "{fsck}: {run:?}");
+        assert!(
+            run.stderr.ends_with(": timed out after 0.5 s\n"),
+            "{fsck}: {run:?}"
+        );
+        assert_eq!(std::fs::read_dir(&scratch_dir).unwrap().count(), 0);
+    }
+}

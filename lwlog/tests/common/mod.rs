@@ -7,6 +7,21 @@
 
 use logformat::{EntryHeader, Super};
 use std::path::PathBuf;
+use std::process::Command;
+
+/// Runs `lwlog args`: its exit status, stdout and stderr.
+pub fn run_lwlog(args: &[&str]) -> (u8, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lwlog"))
+        .args(args)
+        .output()
+        .unwrap();
+    let code = out.status.code().expect("lwlog was killed by a signal");
+    (
+        code as u8,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 /// A file under the temp directory, removed when dropped.
 pub struct TempFile(pub PathBuf);
