@@ -6,8 +6,17 @@
 # unloading the log-writes modules between them (all register
 # "log-writes"). Prints one line per run:
 #   RESULT <round> <target> <workload> <seconds> <bytes> <ops>
-# and per round and log-writes target the memory held by a burst of writes
-# with no flush:
+# what the run cost the machine (deltas over the run; the logging thread's
+# only for the log-writes targets, whose threads C and ours both name
+# "log-write"):
+#   COST <round> <target> <workload> <entries logged> <CPU busy ticks>
+#        <context switches> <pages allocated> <log writes> <log sectors
+#        written> <log flushes> <data writes> <data flushes> <thread ticks>
+#        <thread wake-ups>
+# (ticks are USER_HZ, 1/100 s, summed over both CPUs; writes and flushes
+# are requests completed by the virtio disks, after the block layer merged
+# bios), and per round and log-writes target the memory held by a burst of
+# writes with no flush:
 #   MEMORY <round> <target> <bytes written> <kB held>
 . /extra/guest.sh
 data=/dev/vda log=/dev/vdb
@@ -16,6 +25,12 @@ rounds=${BENCH_ROUNDS:-5}
 mkdir -p /mnt/b
 
 WORKLOADS=${BENCH_WORKLOADS:-rand4k-fdatasync32 seq64k 4k-fdatasync-each 4threads-4k-fsync64 ext4-smallfiles}
+# Data devices: "disk", the virtio disk itself; "delay", the same behind
+# dm-delay with a device's latency (writes 1 ms, flushes 3 ms; dm-delay
+# counts in milliseconds), where the log's work can overlap the device's.
+# Workloads on it are named WORKLOAD+delay.
+DEVICES=${BENCH_DEVICES:-disk delay}
+disk=$data
 TARGETS="linear c rust"
 [ -n "${LOGWRITES_BASELINE_KO:-}" ] && TARGETS="$TARGETS baseline"
 
@@ -43,7 +58,46 @@ table() {
 	esac
 }
 
-memfree() { awk '$1 == "MemFree:" {print $2}' /proc/meminfo; }
+# free_kb: free memory in kB, counting the pages on the per-CPU free lists
+# (/proc/zoneinfo's pageset counts), which MemFree leaves out: a burst of
+# page allocations refills those lists, and MemFree alone then drops by
+# several MiB that nobody holds.
+free_kb() {
+	awk '$1 == "MemFree:" {print $2}' /proc/meminfo
+	awk '$1 == "count:" {s += $2} END {print s}' /proc/zoneinfo
+}
+free_total_kb() { free_kb | { read -r kb; read -r pcp; echo $((kb + pcp * 4)); }; }
+
+# machine_counters: CPU busy ticks, context switches, pages allocated, then
+# write requests, sectors written and flushes of the log disk, write and
+# flush requests of the data disk (/sys/block/*/stat: field 5 writes, 7 sectors written, 16
+# flushes).
+machine_counters() {
+	awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9} $1 == "ctxt" {print $2}' /proc/stat
+	awk '$1 ~ /^pgalloc_/ {s += $2} END {print s + 0}' /proc/vmstat
+	awk '{print $5, $7, $16}' /sys/block/vdb/stat
+	awk '{print $5, $16}' /sys/block/vda/stat
+}
+
+# thread_counters: the logging thread's CPU ticks and wake-ups (voluntary
+# context switches), or "0 0" when there is none (linear).
+thread_counters() {
+	for d in /proc/[0-9]*; do
+		[ "$(cat "$d/comm" 2>/dev/null)" = log-write ] || continue
+		awk '{print $14 + $15}' "$d/stat"
+		awk '$1 == "voluntary_ctxt_switches:" {print $2}' "$d/status"
+		return
+	done
+	echo 0 0
+}
+
+# entries_logged: the status's entry count of device b (0 for linear).
+entries_logged() {
+	case $1 in
+	linear) echo 0 ;;
+	*) dmsetup status b | awk '{print $4}' ;;
+	esac
+}
 
 # memory_burst TARGET: 64 MiB of O_DIRECT writes with no flush; the drop in
 # free memory is what the target holds for them.
@@ -52,9 +106,9 @@ memory_burst() {
 	dmsetup mknodes b
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	before=$(memfree)
+	before=$(free_total_kb)
 	/usr/sbin/dd if=/dev/zero of=/dev/mapper/b bs=64K count=1024 oflag=direct status=none
-	after=$(memfree)
+	after=$(free_total_kb)
 	echo "MEMORY $round $1 $((64 << 20)) $((before - after))"
 	sync /dev/mapper/b
 	dmsetup remove b
@@ -68,16 +122,36 @@ for round in $(seq "$rounds"); do
 	echo "--- round $round: $order"
 	for target in $order; do
 		[ "$target" = linear ] || load_target "$target"
-		for w in $WORKLOADS; do
-			[ "$w" = ext4-smallfiles ] && mkfs.ext4 -q -E nodiscard $data
-			dmsetup create b --table "$(table "$target")"
-			dmsetup mknodes b
-			out=$(run_workload "$w" /dev/mapper/b) || fail "$w on $target failed: $out"
-			dmsetup remove b
-			set -- $(echo "$out" | tr '=' ' ')
-			echo "RESULT $round $target $w $2 $4 $6"
+		for dev in $DEVICES; do
+			case $dev in
+			disk) data=$disk suffix= ;;
+			delay)
+				# Made for these runs only: mkfs refuses a disk in use.
+				slow_data_dev slowdata $disk 1 3
+				data=/dev/mapper/slowdata suffix=+delay
+				;;
+			*) fail "BENCH_DEVICES: no device '$dev' (disk, delay)" ;;
+			esac
+			for w in $WORKLOADS; do
+				[ "$w" = ext4-smallfiles ] && mkfs.ext4 -q -E nodiscard $data
+				dmsetup create b --table "$(table "$target")"
+				dmsetup mknodes b
+				m0=$(machine_counters) t0=$(thread_counters) e0=$(entries_logged "$target")
+				out=$(run_workload "$w" /dev/mapper/b) || fail "$w on $target failed: $out"
+				m1=$(machine_counters) t1=$(thread_counters) e1=$(entries_logged "$target")
+				dmsetup remove b
+				set -- $(echo "$out" | tr '=' ' ')
+				echo "RESULT $round $target $w$suffix $2 $4 $6"
+				echo "COST $round $target $w$suffix $((e1 - e0))$(echo $m0 $t0 / $m1 $t1 | awk '{
+					n = (NF - 1) / 2
+					for (i = 1; i <= n; i++) printf " %d", $(n + 1 + i) - $i
+					print ""
+				}')"
+			done
+			[ "$dev" = delay ] && dmsetup remove slowdata
 		done
-		[ "$target" = linear ] || memory_burst "$target"
+		data=$disk
+		memory_burst "$target"
 		[ "$target" = linear ] || unload_target "$target"
 	done
 done

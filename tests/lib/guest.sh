@@ -186,6 +186,12 @@ slow_flush_dev() {
 	dm_dev_over "$1" "$2" dm_delay dm-delay "delay $2 0 0 $2 0 0 $2 0 $3"
 }
 
+# slow_data_dev NAME DEV WRITE_MS FLUSH_MS: writes take WRITE_MS and
+# flushes FLUSH_MS milliseconds longer (dm-delay), reads pass at once.
+slow_data_dev() {
+	dm_dev_over "$1" "$2" dm_delay dm-delay "delay $2 0 0 $2 0 $3 $2 0 $4"
+}
+
 # dm_dev_over NAME DEV MODULE KO TABLE: a dm device NAME over all of DEV
 # with target line TABLE, loading MODULE (file KO.ko) first if needed.
 dm_dev_over() {
