@@ -26,6 +26,7 @@ use kernel::list::{List, ListArc};
 use kernel::new_condvar;
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, UniqueArc};
+use kernel::time::{ktime_ms_delta, msecs_to_jiffies, Ktime};
 
 /// Bios kept in reserve for the log and the target's own flushes, and
 /// pages for entry headers and super blocks.
@@ -207,6 +208,9 @@ pub(crate) struct Queues {
     logged_entries: u64,
     /// Entries the last super block written counts.
     super_entries: u64,
+    /// Since when a FUA entry has been logged that the super block on
+    /// disk does not count yet (see [`SUPER_LAG_MS`]).
+    super_behind_since: Option<Ktime>,
     /// Next free 512-byte sector of the log device.
     next_sector: u64,
     /// Size of the log device in 512-byte sectors.
@@ -449,6 +453,7 @@ impl Shared {
                         busy: false,
                         logged_entries,
                         super_entries: logged_entries,
+                        super_behind_since: None,
                         next_sector,
                         end_sector,
                         held: 0,
@@ -533,9 +538,32 @@ impl Shared {
 struct Job {
     block: ListArc<Block>,
     sector: u64,
-    update_super: bool,
+    super_after: SuperAfter,
     entries: u64,
 }
+
+/// When the super block is written after an entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SuperAfter {
+    /// Not for this entry.
+    No,
+    /// Right after it (a mark: the user who dropped it may read the log
+    /// next).
+    Now,
+    /// Within [`SUPER_LAG_MS`] (a FUA write).
+    Soon,
+}
+
+/// How long the super block on disk may lag behind the last FUA entry
+/// logged. C rewrites it after every FUA entry; here a super block is
+/// durable (a preflush, then FUA), so that it never counts an entry a
+/// crash could lose, which costs the log device a cache flush. One per FUA
+/// would be one per fsync of the workload being recorded; the lag makes
+/// it at most one per this interval. Nothing that reads the log after
+/// the device is suspended or removed sees the lag (both write the super
+/// block counting every entry), and after a crash of the machine that
+/// logged, entries past the count are still found by scanning.
+const SUPER_LAG_MS: i64 = 1000;
 
 /// What the thread does next.
 enum Step {
@@ -579,7 +607,13 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
         return Step::Log(Job {
             block,
             sector,
-            update_super: h.flags & (FLAG_FUA | FLAG_MARK) != 0,
+            super_after: if h.flags & FLAG_MARK != 0 {
+                SuperAfter::Now
+            } else if h.flags & FLAG_FUA != 0 {
+                SuperAfter::Soon
+            } else {
+                SuperAfter::No
+            },
             entries: q.logged_entries,
         });
     }
@@ -597,6 +631,8 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
                 entries: q.logged_entries,
             };
         }
+        // Counted already, or never to be written (logging stopped).
+        q.super_behind_since = None;
     }
     if q.lifecycle == Lifecycle::Stopping && q.target_flush.is_settled() {
         return Step::Exit;
@@ -708,6 +744,9 @@ fn update_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) {
         Ok(()) => {
             let mut q = s.q.lock();
             q.super_entries = q.super_entries.max(entries);
+            if q.super_entries == q.logged_entries {
+                q.super_behind_since = None;
+            }
         }
         Err((status, what)) => s.disable(format_args!("{what}, error={status}")),
     }
@@ -878,7 +917,18 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
                     s.idle.notify_all();
                     // Kthreads get no signals: an early return is just a
                     // spurious wakeup, and the loop re-checks.
-                    let _ = s.work.wait_interruptible(&mut q);
+                    match super_wait_ms(&q) {
+                        None => {
+                            let _ = s.work.wait_interruptible(&mut q);
+                        }
+                        Some(0) => q.super_wanted = true,
+                        Some(ms) => {
+                            let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+                            let _ = s
+                                .work
+                                .wait_interruptible_timeout(&mut q, msecs_to_jiffies(ms));
+                        }
+                    }
                 }
                 drop(q);
                 kthread::try_to_freeze();
@@ -904,7 +954,7 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
                 s.headers.get()
             }
         };
-        let (update_super_to, entries) = (job.update_super, job.entries);
+        let (super_after, entries) = (job.super_after, job.entries);
         let r = match header {
             Some(header) => write_entry(s, batch, job, header),
             None => Err(ENOMEM),
@@ -914,13 +964,38 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
                 "Couldn't write log entry: error {}",
                 e.to_errno()
             ));
-        } else if update_super_to {
+        } else if super_after == SuperAfter::Now || super_due(s, super_after) {
             update_super(s, batch, entries);
         }
         s.q.lock().busy = false;
     }
     let _ = batch.wait();
     let _ = s.flushes.wait();
+}
+
+/// After an entry: whether the super block must be written now, having
+/// lagged behind a FUA entry for [`SUPER_LAG_MS`]; after a FUA entry
+/// (`after` is `Soon`), notes since when it lags.
+fn super_due(s: &Shared, after: SuperAfter) -> bool {
+    let mut q = s.q.lock();
+    match q.super_behind_since {
+        None if after == SuperAfter::Soon => {
+            q.super_behind_since = Some(Ktime::ktime_get());
+            false
+        }
+        None => false,
+        Some(since) => ktime_ms_delta(Ktime::ktime_get(), since) >= SUPER_LAG_MS,
+    }
+}
+
+/// How long the idle thread may sleep before the super block it owes is
+/// due (0: now), or `None` when it owes none.
+fn super_wait_ms(q: &Queues) -> Option<i64> {
+    let since = q.super_behind_since?;
+    if q.super_entries == q.logged_entries {
+        return None;
+    }
+    Some((SUPER_LAG_MS - ktime_ms_delta(Ktime::ktime_get(), since)).max(0))
 }
 
 /// Whether the thread has anything to do (it then must not sleep). An

@@ -232,4 +232,27 @@ lwlog replay --end-sector $((half - 8192)) /dev/mapper/vol1 /dev/mapper/vol2 >/t
 lwlog replay /dev/mapper/vol1 /dev/mapper/vol3 >/tmp/vol.out 2>&1 && fail "replay onto a volume meeting the log's not refused"
 grep -q "share sectors $((half - 8))..$half" /tmp/vol.out || fail "no sectors named: $(cat /tmp/vol.out)"
 for v in vol3 vol2 vol1; do dmsetup remove $v; done
+
+# Reading a live log: ours rewrites the super block at every mark, and at
+# most a second after FUA entries (C after each FUA entry), so that
+# lwlog, which drops the log device's stale cache, counts them soon.
+step "a live log's super block catches up with FUA writes and marks"
+blkdiscard $data
+blkdiscard $log
+load_target rust
+create_lw lw $data $log
+for i in 1 2 3 4 5; do
+	/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=4k count=1 seek=$i oflag=direct,dsync status=none
+done
+entries=$(dmsetup status lw | awk '{print $4}')
+fua=$(lwlog list --flag fua $log | wc -l)
+sleep 3
+counted=$(lwlog info $log | awk '/super entries/ {print $3}')
+[ "$counted" = "$entries" ] || fail "3 s after the last FUA write the super block counts $counted of $entries entries"
+[ "$(lwlog list --flag fua $log | wc -l)" = 5 ] || fail "the writes were not logged as 5 FUA entries (first read: $fua)"
+dmsetup message lw 0 mark live
+counted=$(lwlog info $log | awk '/super entries/ {print $3}')
+[ "$counted" = $((entries + 1)) ] || fail "after a mark the super block counts $counted, not $((entries + 1))"
+dmsetup remove lw
+unload_target rust
 echo PASS
