@@ -176,14 +176,14 @@ impl Run {
             .ok()
             .filter(|&pid| pid > 1)
             .ok_or_else(|| io::Error::other("the check command has no valid pid"))?;
-        // SAFETY: kill takes no pointers and changes no memory of ours.
         // The group is the one the command was made the leader of at
         // spawn (process_group(0)), and the command is not reaped yet
         // (`reaped` is false when this is called): while its pid is
         // taken, even by a zombie, no other process can be given it as a
-        // pid or group id, so the signal reaches only the command's
-        // group, never unrelated processes.
-        if unsafe { libc::kill(-pgid, libc::SIGKILL) } != 0 {
+        // pid or group id, so the signal reaches only the command's group.
+        // SAFETY: kill takes no pointers and changes no memory of ours.
+        let r = unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        if r != 0 {
             let e = io::Error::last_os_error();
             // No such group: it has ended already; the wait below says
             // how.
