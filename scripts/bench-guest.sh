@@ -58,15 +58,14 @@ table() {
 	esac
 }
 
-# free_kb: free memory in kB, counting the pages on the per-CPU free lists
-# (/proc/zoneinfo's pageset counts), which MemFree leaves out: a burst of
-# page allocations refills those lists, and MemFree alone then drops by
-# several MiB that nobody holds.
-free_kb() {
-	awk '$1 == "MemFree:" {print $2}' /proc/meminfo
-	awk '$1 == "count:" {s += $2} END {print s}' /proc/zoneinfo
+# free_total_kb: free memory in kB, counting the pages on the per-CPU free
+# lists (/proc/zoneinfo's pageset counts), which MemFree leaves out: a
+# burst of page allocations refills those lists, and MemFree alone then
+# drops by several MiB that nobody holds.
+free_total_kb() {
+	awk '$1 == "MemFree:" {kb = $2} $1 == "count:" {pcp += $2} END {print kb + pcp * 4}' \
+		/proc/meminfo /proc/zoneinfo
 }
-free_total_kb() { free_kb | { read -r kb; read -r pcp; echo $((kb + pcp * 4)); }; }
 
 # machine_counters: CPU busy ticks, context switches, pages allocated, then
 # write requests, sectors written and flushes of the log disk, write and
