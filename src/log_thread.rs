@@ -49,6 +49,10 @@ pub(crate) struct PendingBlock {
     superseded: bool,
     /// The entry's header sector, once the thread writes it.
     header_page: Option<ReservedPage>,
+    /// The log the entry is being written to, while its bios are in
+    /// flight: a failed one turns logging off in its completion, as C's
+    /// `log_end_io` does, so that the thread need not wait for them.
+    log: Option<Arc<Shared>>,
 }
 
 /// A pending block as it goes on the target's lists.
@@ -74,6 +78,7 @@ impl PendingBlock {
                 seq: 0,
                 superseded: false,
                 header_page: None,
+                log: None,
             },
             GFP_KERNEL,
         )
@@ -137,6 +142,7 @@ impl PendingBlock {
                 seq: self.seq,
                 superseded: false,
                 header_page: None,
+                log: None,
             }));
         }
         Ok(None)
@@ -359,9 +365,11 @@ impl Queues {
 /// - The last reference is dropped in the target's destructor, in process
 ///   context, so that the table devices are put (`dm_put_device`, which
 ///   sleeps) and the bio set is torn down where that may sleep. The other
-///   holders are the logging thread, joined there first, and the target's
+///   holders are the logging thread, joined there first, the target's
 ///   own flushes in flight, whose completion drops its reference before
-///   it counts in `flushes`, which the thread waits for before it exits.
+///   it counts in `flushes`, and the entries whose log writes are in
+///   flight, dropped before their last bio counts in the thread's batch;
+///   the thread waits for both before it exits.
 #[pin_data]
 pub(crate) struct Shared {
     #[pin]
@@ -642,12 +650,18 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
 
 /// Writes `job`'s entry with its header in `header`: the entry's block,
 /// which then holds the header page, is what its bios keep alive.
-fn write_entry(s: &Shared, batch: &Arc<IoBatch>, job: Job, mut header: ReservedPage) -> Result {
+fn write_entry(
+    s: &Arc<Shared>,
+    batch: &Arc<IoBatch>,
+    job: Job,
+    mut header: ReservedPage,
+) -> Result {
     header.write(0, &job.block.header.fields())?;
     header.write(crate::logformat::ENTRY_LEN, &job.block.mark)?;
     // Off every list and never shared, so held alone.
     let mut block = ListNode::into_unique(job.block).ok_or(EINVAL)?;
     block.as_mut().value_mut().header_page = Some(header);
+    block.as_mut().value_mut().log = Some(s.clone());
     let io: Arc<Block> = block.into();
     let block = &io;
     let ss = s.sector_size as usize;
@@ -748,7 +762,20 @@ fn update_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) {
                 q.super_behind_since = None;
             }
         }
-        Err((status, what)) => s.disable(format_args!("{what}, error={status}")),
+        // A failed entry write said so in its completion, and turned
+        // logging off; a failed super block write is reported here.
+        Err((status, what)) if s.enabled.load(Ordering::Relaxed) => {
+            s.disable(format_args!("{what}, error={status}"))
+        }
+        Err(_) => {}
+    }
+}
+
+/// The thread found, waiting, that a log write failed: an entry's
+/// completion has turned logging off and said so already.
+fn log_write_failed(s: &Shared, status: u8) {
+    if s.enabled.load(Ordering::Relaxed) {
+        s.disable(format_args!("Error writing log block, error={status}"));
     }
 }
 
@@ -826,7 +853,15 @@ impl Completion for OwnFlush {
     }
 }
 
-impl Completion for Block {}
+impl Completion for Block {
+    fn done(&self, status: u8) {
+        if status != 0 {
+            if let Some(s) = &self.log {
+                s.disable(format_args!("Error writing log block, error={status}"));
+            }
+        }
+    }
+}
 impl Completion for ReservedPage {}
 
 /// The memory bound (`max_held_mb`, [`Shared::max_held`]): every decision
@@ -907,11 +942,11 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
             }
             Step::Exit => break,
             Step::Idle => {
-                // Let in-flight log writes finish, so errors surface and
-                // nothing is outstanding while we sleep.
-                if let Err(status) = batch.wait() {
-                    s.disable(format_args!("Error writing log block, error={status}"));
-                }
+                // Log writes still in flight complete on their own (a
+                // failed one turns logging off in its completion): the
+                // thread waits for them only before a super block, for
+                // spare pages and at exit. Waiting here too would cost it
+                // one more wake-up per entry when writes come one by one.
                 let mut q = s.q.lock();
                 if !has_work(&q) {
                     s.idle.notify_all();
@@ -949,14 +984,14 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
                 // Memory is short and every spare page is in a log write
                 // in flight: they come back as those complete.
                 if let Err(status) = batch.wait() {
-                    s.disable(format_args!("Error writing log block, error={status}"));
+                    log_write_failed(s, status);
                 }
                 s.headers.get()
             }
         };
         let (super_after, entries) = (job.super_after, job.entries);
         let r = match header {
-            Some(header) => write_entry(s, batch, job, header),
+            Some(header) => write_entry(arc, batch, job, header),
             None => Err(ENOMEM),
         };
         if let Err(e) = r {
