@@ -90,7 +90,6 @@ mod options;
 mod ownership;
 
 use abstractions::block::bio::{Bio, ReqOp};
-use abstractions::block::io::IoBatch;
 use abstractions::device_mapper as dm;
 use abstractions::kthread;
 use core::pin::Pin;
@@ -272,13 +271,10 @@ impl dm::Target for LogWrites {
         };
         let shared = Shared::new(bios, dev, logdev, sector_size, end, opts.max_held())
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
-        let batch =
-            IoBatch::new().inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let for_thread = shared.clone();
-        let thread = kthread::Kthread::run(c_str!("log-write"), move || {
-            log_thread::run(for_thread, batch)
-        })
-        .inspect_err(|_| ctx.set_error(c_str!("Couldn't alloc kthread")))?;
+        let thread =
+            kthread::Kthread::run(c_str!("log-write"), move || log_thread::run(for_thread))
+                .inspect_err(|_| ctx.set_error(c_str!("Couldn't alloc kthread")))?;
         ctx.want_flushes();
         ctx.want_discards();
         let len = ctx.len();

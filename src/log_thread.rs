@@ -346,8 +346,9 @@ impl Queues {
         }
     }
 
-    /// Nothing queued, wanted or being written: the log device holds all
-    /// that is durable.
+    /// Nothing queued, wanted or being submitted. Log writes may still be
+    /// in flight: the log device holds all that is durable once a super
+    /// block counting every entry is written (which waits for them).
     pub(crate) fn is_idle(&self) -> bool {
         self.logging.is_empty()
             && self.target_flush.is_settled()
@@ -368,7 +369,7 @@ impl Queues {
 ///   holders are the logging thread, joined there first, the target's
 ///   own flushes in flight, whose completion drops its reference before
 ///   it counts in `flushes`, and the entries whose log writes are in
-///   flight, dropped before their last bio counts in the thread's batch;
+///   flight, dropped before their last bio counts in `log_writes`;
 ///   the thread waits for both before it exits.
 #[pin_data]
 pub(crate) struct Shared {
@@ -392,6 +393,10 @@ pub(crate) struct Shared {
     pub(crate) max_held: u64,
     /// Flushes the target sends to the data device.
     pub(crate) flushes: Arc<IoBatch>,
+    /// The thread's writes to the log device (entries and super blocks)
+    /// in flight. Any failure among them is final: logging is off from
+    /// then on.
+    pub(crate) log_writes: Arc<IoBatch>,
     /// The bios of log writes and of the target's own flushes come from
     /// here, not from the pool the filesystems above share: the thread
     /// that writers wait on always gets one, if it has to wait.
@@ -442,6 +447,7 @@ impl Shared {
         max_held: u64,
     ) -> Result<Arc<Shared>> {
         let flushes = IoBatch::new()?;
+        let log_writes = IoBatch::new()?;
         let headers = PageReserve::new(LOG_BIO_RESERVE as usize)?;
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);
@@ -473,6 +479,7 @@ impl Shared {
                 room <- new_condvar!("log_writes::room"),
                 max_held,
                 flushes,
+                log_writes,
                 bios,
                 headers,
                 dev,
@@ -501,9 +508,10 @@ impl Shared {
 
     /// Makes every completed write durable (a flush of our own if any
     /// waits for one) and waits until the log device holds all of it and
-    /// a super block that counts it. Process context; no bio of the table
-    /// may be in flight (suspended or being destroyed), or this could wait
-    /// for writes that keep coming.
+    /// a super block that counts it, or, if logging stops meanwhile, until
+    /// no write of the thread to the log device is in flight. Process
+    /// context; no bio of the table may be in flight (suspended or being
+    /// destroyed), or this could wait for writes that keep coming.
     pub(crate) fn drain(&self) {
         let mut q = self.q.lock();
         q.super_wanted = true;
@@ -534,11 +542,17 @@ impl Shared {
             }
             self.idle.wait(&mut q);
         }
-        // Logging was disabled: wait for a flush still in flight, whose
-        // completion refers to this state.
-        while matches!(q.target_flush, TargetFlush::InFlight { .. }) {
+        // Logging may have stopped (a log write failed, the log is full)
+        // while the thread was writing an entry it took before, and with
+        // a flush of ours in flight, whose completion refers to this
+        // state: wait for both, then for every log write in flight, so
+        // that none reaches the log device after a suspend (the table
+        // that takes over may append right there).
+        while q.busy || matches!(q.target_flush, TargetFlush::InFlight { .. }) {
             self.idle.wait(&mut q);
         }
+        drop(q);
+        let _ = self.log_writes.wait();
     }
 }
 
@@ -649,7 +663,9 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
 }
 
 /// Writes `job`'s entry with its header in `header`: the entry's block,
-/// which then holds the header page, is what its bios keep alive.
+/// which then holds the header page, is what its bios keep alive. The
+/// caller must not hold `q`: a bio may complete before it is submitted
+/// fully, and a failed one takes `q` to turn logging off.
 fn write_entry(
     s: &Arc<Shared>,
     batch: &Arc<IoBatch>,
@@ -749,11 +765,19 @@ fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
 /// Writes the super block counting `entries` after everything before it,
 /// and waits for it, so an older count never lands last.
 fn update_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) {
-    let r = batch
-        .wait()
-        .map_err(|st| (st, "Error writing log block"))
-        .and_then(|()| write_super(s, batch, entries).map_err(|_| (0, "Couldn't write super")))
-        .and_then(|()| batch.wait().map_err(|st| (st, "Error writing log block")));
+    // A log write failed before (the batch keeps the failure): its
+    // completion turned logging off and said so, and no super block may
+    // count past it.
+    if batch.wait().is_err() {
+        return;
+    }
+    let r = write_super(s, batch, entries)
+        .map_err(|e| (e.to_errno(), "Couldn't write super"))
+        .and_then(|()| {
+            batch
+                .wait()
+                .map_err(|st| (i32::from(st), "Error writing log block"))
+        });
     match r {
         Ok(()) => {
             let mut q = s.q.lock();
@@ -762,20 +786,9 @@ fn update_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) {
                 q.super_behind_since = None;
             }
         }
-        // A failed entry write said so in its completion, and turned
-        // logging off; a failed super block write is reported here.
-        Err((status, what)) if s.enabled.load(Ordering::Relaxed) => {
-            s.disable(format_args!("{what}, error={status}"))
-        }
-        Err(_) => {}
-    }
-}
-
-/// The thread found, waiting, that a log write failed: an entry's
-/// completion has turned logging off and said so already.
-fn log_write_failed(s: &Shared, status: u8) {
-    if s.enabled.load(Ordering::Relaxed) {
-        s.disable(format_args!("Error writing log block, error={status}"));
+        // Reported even when logging is off already (the log is full and
+        // this is its last super block), in C's words.
+        Err((e, what)) => s.disable(format_args!("{what}, error={e}")),
     }
 }
 
@@ -857,7 +870,11 @@ impl Completion for Block {
     fn done(&self, status: u8) {
         if status != 0 {
             if let Some(s) = &self.log {
-                s.disable(format_args!("Error writing log block, error={status}"));
+                // Once is enough when many writes in flight fail (racing
+                // completions may each say it; C says it for every one).
+                if s.enabled.load(Ordering::Relaxed) {
+                    s.disable(format_args!("Error writing log block, error={status}"));
+                }
             }
         }
     }
@@ -909,13 +926,14 @@ impl Shared {
 }
 
 /// The thread's body: log blocks in order until stopped.
-pub(crate) fn run(s: Arc<Shared>, batch: Arc<IoBatch>) {
+pub(crate) fn run(s: Arc<Shared>) {
     // Entries are consecutive on the log device: with the thread plugged,
     // the block layer merges their bios until it sleeps (idle, or waiting
     // before a super block update), which flushes the plug.
     // Every allocation of the thread behaves as GFP_NOIO: writers may be
     // waiting on it, and reclaim must not wait for I/O to the devices it
     // serves.
+    let batch = s.log_writes.clone();
     plugged(|| noio_scope(|| run_plugged(&s, &batch)));
 }
 
@@ -982,10 +1000,9 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
             Some(page) => Some(page),
             None => {
                 // Memory is short and every spare page is in a log write
-                // in flight: they come back as those complete.
-                if let Err(status) = batch.wait() {
-                    log_write_failed(s, status);
-                }
+                // in flight: they come back as those complete. A failed
+                // one has turned logging off and said so.
+                let _ = batch.wait();
                 s.headers.get()
             }
         };

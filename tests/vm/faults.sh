@@ -8,8 +8,10 @@
 # the entries on it, and a replay to its last mark matches the checksum taken
 # at that mark. The log device failing while the super block lags behind
 # FUA entries and the device is removed: the super block on disk stays the
-# last one written and the log verifies. The durability oracle checks the
-# logs of the failing log and data devices.
+# last one written and the log verifies. A log write failing while later
+# ones are in flight, then suspend: nothing reaches the log device after
+# suspend returns. The durability oracle checks the logs of the failing
+# log and data devices.
 # vm-run: --disks 3 --disk-size 64M
 . /extra/guest.sh
 data=/dev/vda log=/dev/vdb replay=/dev/vdc
@@ -99,20 +101,26 @@ for try in 1 2 3 4 5; do
 	dmsetup message lw 0 mark before-lag
 	dmsetup load elog --table "0 $(sectors $log) error"
 	/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=4K count=1 seek=3000 oflag=direct,dsync status=none
+	# Every entry on the log device before it fails: only the super
+	# block write can fail.
+	blockdev --flushbufs $log
+	found=$(lwlog info $log | awk '/entries found/ {print $3}')
+	entries=$(dmsetup status lw | awk '{print $4}')
 	dmsetup suspend elog
 	dmsetup resume elog
-	entries=$(dmsetup status lw | awk '{print $4}')
 	blockdev --flushbufs $log
 	counted=$(lwlog info $log | awk '/super entries/ {print $3}')
-	echo "try $try: status $entries entries, super block counts $counted"
+	echo "try $try: status $entries entries, $found on the log device, super block counts $counted"
 	dmsetup remove lw
 	dmsetup suspend elog
 	dmsetup load elog --table "0 $(sectors $log) linear $log 0"
 	dmsetup resume elog
 	dmsetup remove elog
 	blockdev --flushbufs $log
-	if [ "$counted" -lt "$entries" ]; then
+	if [ "$counted" -lt "$entries" ] && [ "$found" = "$entries" ]; then
 		reached=1
+		# Every entry was on the log device: only a super block write
+		# could fail.
 		dmesg | grep -q "Error writing log block" || fail "remove did not report the failed super block write"
 		lwlog verify $log || fail "the log does not verify after a failed super block write at remove"
 		after=$(lwlog info $log | awk '/super entries/ {print $3}')
@@ -124,6 +132,52 @@ for try in 1 2 3 4 5; do
 	fi
 done
 [ "$reached" = 1 ] || fail "the log device never failed while the super block lagged (5 tries)"
+
+# A log write fails while later ones are still in flight (the log device
+# delays writes by a second, and one of its sectors fails them): suspend
+# must not return before those land, or they would reach the log device
+# while another table may own it. The log device must not change after
+# suspend returned.
+step "log write failing with later ones in flight, then suspend"
+blkdiscard $data
+blkdiscard $log
+dmesg -c >/dev/null
+ls=$(sectors $log)
+dmsetup create hole --table "0 20000 linear $log 0
+20000 8 error
+20008 $((ls - 20008)) linear $log 20008"
+dmsetup mknodes hole
+slow_data_dev slowlog /dev/mapper/hole 1000 1000
+create_lw lw $data /dev/mapper/slowlog
+rm -f /tmp/stop-writes
+(
+	# Plain writes and a flush: a burst of entries per round, no FUA, so
+	# the thread never waits for its log writes on its own.
+	while [ ! -e /tmp/stop-writes ]; do
+		/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=64K count=16 seek=$((RANDOM % 900)) \
+			oflag=direct conv=fdatasync status=none
+	done
+) &
+writes_pid=$!
+i=0
+while ! dmsetup status lw | grep -q logging_disabled; do
+	i=$((i + 1))
+	[ $i -le 600 ] || fail "the failing log sector did not disable logging in 60 s"
+	sleep 0.05
+done
+dmsetup suspend lw
+before=$(/usr/sbin/dd if=$log bs=1M iflag=direct status=none | sha256sum)
+sleep 2
+after=$(/usr/sbin/dd if=$log bs=1M iflag=direct status=none | sha256sum)
+touch /tmp/stop-writes
+dmsetup resume lw
+wait $writes_pid
+dmesg | grep -q "Error writing log block" || fail "no 'Error writing log block' message"
+[ "$before" = "$after" ] || fail "the log device changed after suspend returned: log writes were still in flight"
+dmsetup remove lw
+dmsetup remove slowlog
+dmsetup remove hole
+lwlog verify $log || fail "the log does not verify after a failed log write"
 
 step "data device failing: the error reaches the writer"
 blkdiscard $log

@@ -19,7 +19,8 @@ use kernel::sync::{Arc, CondVar};
 struct BatchState {
     /// Bios submitted and not completed yet.
     pending: usize,
-    /// `blk_status_t` of the first bio that failed, 0 if none.
+    /// `blk_status_t` of the first bio that failed, 0 if none. Kept:
+    /// a batch that saw a failure reports it to every later wait.
     error: u8,
 }
 
@@ -56,14 +57,16 @@ impl IoBatch {
     }
 
     /// Waits until every bio submitted so far has completed. Returns the
-    /// `blk_status_t` of the first one that failed since the last call
-    /// (and forgets it), or `Ok`.
+    /// `blk_status_t` of the first bio of the batch that ever failed, or
+    /// `Ok` if none has: the failure is not forgotten, so that of two
+    /// tasks waiting, neither can take it from the other and go on as if
+    /// every write had landed.
     pub(crate) fn wait(&self) -> core::result::Result<(), u8> {
         let mut s = self.state.lock();
         while s.pending > 0 {
             self.idle.wait(&mut s);
         }
-        match core::mem::replace(&mut s.error, 0) {
+        match s.error {
             0 => Ok(()),
             e => Err(e),
         }
