@@ -927,19 +927,60 @@ impl Shared {
 
 /// The thread's body: log blocks in order until stopped.
 pub(crate) fn run(s: Arc<Shared>) {
-    // Entries are consecutive on the log device: with the thread plugged,
-    // the block layer merges their bios until it sleeps (idle, or waiting
-    // before a super block update), which flushes the plug.
     // Every allocation of the thread behaves as GFP_NOIO: writers may be
     // waiting on it, and reclaim must not wait for I/O to the devices it
     // serves.
     let batch = s.log_writes.clone();
-    plugged(|| noio_scope(|| run_plugged(&s, &batch)));
+    noio_scope(|| {
+        let mut started = s.appending;
+        // Entries are consecutive on the log device: while the thread has
+        // work it is plugged, so the block layer merges their bios. The
+        // plug is finished before the thread sleeps for want of work, which
+        // sends them down from here; left to the sleep, the block layer
+        // would hand them to a worker, a context switch more per burst.
+        while let Idle::Sleep = plugged(|| log_until_idle(&s, &batch, &mut started)) {
+            sleep_until_work(&s);
+        }
+    });
+    let _ = batch.wait();
+    let _ = s.flushes.wait();
 }
 
-fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
-    let (s, batch) = (&**arc, batch);
-    let mut started = s.appending;
+/// Why [`log_until_idle`] returned.
+enum Idle {
+    /// Nothing to do: wait for work.
+    Sleep,
+    /// Stopped with nothing left.
+    Exit,
+}
+
+/// Waits until the thread has work, or its super block is due.
+fn sleep_until_work(s: &Shared) {
+    let mut q = s.q.lock();
+    if !has_work(&q) {
+        s.idle.notify_all();
+        // Kthreads get no signals: an early return is just a spurious
+        // wakeup, and the caller re-checks.
+        match super_wait_ms(&q) {
+            None => {
+                let _ = s.work.wait_interruptible(&mut q);
+            }
+            Some(0) => q.super_wanted = true,
+            Some(ms) => {
+                let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+                let _ = s
+                    .work
+                    .wait_interruptible_timeout(&mut q, msecs_to_jiffies(ms));
+            }
+        }
+    }
+    drop(q);
+    kthread::try_to_freeze();
+}
+
+/// Logs blocks in order until there is nothing to do.
+fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -> Idle {
+    let s = &**arc;
     loop {
         let step = next_step(s, &mut s.q.lock());
         let job = match step {
@@ -958,43 +999,21 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
                 s.q.lock().busy = false;
                 continue;
             }
-            Step::Exit => break,
-            Step::Idle => {
-                // Log writes still in flight complete on their own (a
-                // failed one turns logging off in its completion): the
-                // thread waits for them only before a super block, for
-                // spare pages and at exit. Waiting here too would cost it
-                // one more wake-up per entry when writes come one by one.
-                let mut q = s.q.lock();
-                if !has_work(&q) {
-                    s.idle.notify_all();
-                    // Kthreads get no signals: an early return is just a
-                    // spurious wakeup, and the loop re-checks.
-                    match super_wait_ms(&q) {
-                        None => {
-                            let _ = s.work.wait_interruptible(&mut q);
-                        }
-                        Some(0) => q.super_wanted = true,
-                        Some(ms) => {
-                            let ms = u32::try_from(ms).unwrap_or(u32::MAX);
-                            let _ = s
-                                .work
-                                .wait_interruptible_timeout(&mut q, msecs_to_jiffies(ms));
-                        }
-                    }
-                }
-                drop(q);
-                kthread::try_to_freeze();
-                continue;
-            }
+            Step::Exit => return Idle::Exit,
+            // Log writes still in flight complete on their own (a failed
+            // one turns logging off in its completion): the thread waits
+            // for them only before a super block, for spare pages and at
+            // exit. Waiting here too would cost it one more wake-up per
+            // entry when writes come one by one.
+            Step::Idle => return Idle::Sleep,
         };
-        if !started {
+        if !*started {
             // Whatever the log device held before (an older log) must not
             // be read as this log after a crash: a durable empty super block
             // goes first. Not at construction, where a table loaded beside
             // a live one (a reload) would clobber the live log.
             update_super(s, batch, 0);
-            started = true;
+            *started = true;
         }
         let header = match s.headers.get() {
             Some(page) => Some(page),
@@ -1021,8 +1040,6 @@ fn run_plugged(arc: &Arc<Shared>, batch: &Arc<IoBatch>) {
         }
         s.q.lock().busy = false;
     }
-    let _ = batch.wait();
-    let _ = s.flushes.wait();
 }
 
 /// After an entry: whether the super block must be written now, having
