@@ -28,9 +28,13 @@ WORKLOADS=${BENCH_WORKLOADS:-rand4k-fdatasync32 seq64k 4k-fdatasync-each 4thread
 # Data devices: "disk", the virtio disk itself; "delay", the same behind
 # dm-delay with a device's latency (writes 1 ms, flushes 3 ms; dm-delay
 # counts in milliseconds), where the log's work can overlap the device's.
-# Workloads on it are named WORKLOAD+delay.
+# Workloads on it are named WORKLOAD+delay. "zerolog" is the disk with the
+# log on dm-zero instead of the second virtio disk (every log write is
+# dropped at once): the targets' own cost without the emulation of a second
+# disk; workloads on it are named WORKLOAD+zerolog (linear runs them as on
+# "disk", it has no log).
 DEVICES=${BENCH_DEVICES:-disk delay}
-disk=$data
+disk=$data vdb=$log
 TARGETS="linear c rust"
 [ -n "${LOGWRITES_BASELINE_KO:-}" ] && TARGETS="$TARGETS baseline"
 
@@ -122,14 +126,19 @@ for round in $(seq "$rounds"); do
 	for target in $order; do
 		[ "$target" = linear ] || load_target "$target"
 		for dev in $DEVICES; do
+			data=$disk log=$vdb
 			case $dev in
-			disk) data=$disk suffix= ;;
+			disk) suffix= ;;
+			zerolog)
+				dm_dev_over zerolog $vdb dm_zero dm-zero zero
+				log=/dev/mapper/zerolog suffix=+zerolog
+				;;
 			delay)
 				# Made for these runs only: mkfs refuses a disk in use.
 				slow_data_dev slowdata $disk 1 3
 				data=/dev/mapper/slowdata suffix=+delay
 				;;
-			*) fail "BENCH_DEVICES: no device '$dev' (disk, delay)" ;;
+			*) fail "BENCH_DEVICES: no device '$dev' (disk, delay, zerolog)" ;;
 			esac
 			for w in $WORKLOADS; do
 				[ "$w" = ext4-smallfiles ] && mkfs.ext4 -q -E nodiscard $data
@@ -148,8 +157,9 @@ for round in $(seq "$rounds"); do
 				}')"
 			done
 			[ "$dev" = delay ] && dmsetup remove slowdata
+			[ "$dev" = zerolog ] && dmsetup remove zerolog
 		done
-		data=$disk
+		data=$disk log=$vdb
 		memory_burst "$target"
 		[ "$target" = linear ] || unload_target "$target"
 	done
