@@ -110,12 +110,28 @@ use options::Options;
 /// as C's `DM_MSG_PREFIX`.
 const DM_MSG_PREFIX: &str = "log-writes";
 
+// `dm-log-writes` is the module dm asks for (`request_module("dm-%s")`)
+// when a table names a target nobody registered: installed alone, this
+// module loads then; installed beside the C one, modprobe prefers the module
+// of that name, and this one loads only by its own name.
+#[cfg(not(lw_module_authors))]
 module! {
     type: LogWritesModule,
     name: "rust_dm_logwrites",
     author: "rust-dm-logwrites developers",
     description: "device-mapper log-writes target (Rust)",
     license: "GPL",
+    alias: ["dm-log-writes"],
+}
+
+#[cfg(lw_module_authors)]
+module! {
+    type: LogWritesModule,
+    name: "rust_dm_logwrites",
+    authors: ["rust-dm-logwrites developers"],
+    description: "device-mapper log-writes target (Rust)",
+    license: "GPL",
+    alias: ["dm-log-writes"],
 }
 
 /// The target type dm's tables point to; static, as they may outlive the
@@ -452,11 +468,12 @@ impl dm::Target for LogWrites {
                     if enabled { "" } else { " logging_disabled" }
                 )
             }
+            // Device names are `major:minor`, always UTF-8.
             StatusType::Table => write!(
                 out,
                 "{} {}",
-                self.shared.dev.name(),
-                self.shared.logdev.name()
+                self.shared.dev.name().to_str().unwrap_or("?"),
+                self.shared.logdev.name().to_str().unwrap_or("?")
             )
             .and_then(|()| self.opts.write_table(out)),
             StatusType::Ima => Ok(()),
@@ -471,19 +488,18 @@ impl dm::Target for LogWrites {
             );
             return Err(EINVAL);
         }
-        let (Some(verb), Some(text)) = (args.get(0), args.get(1)) else {
+        let (Some(verb), Some(text)) = (args.bytes(0), args.bytes(1)) else {
             return Err(EINVAL);
         };
-        if !verb.as_bytes().eq_ignore_ascii_case(b"mark") {
+        if !verb.eq_ignore_ascii_case(b"mark") {
             dm_warn!(
                 "Unrecognised log writes target message received: {}",
-                verb.to_str().unwrap_or("?")
+                core::str::from_utf8(verb).unwrap_or("?")
             );
             return Err(EINVAL);
         }
         // C cuts a long mark and takes any byte; a mark nobody can name
         // back to `--end-mark` is lost, so say so instead.
-        let text = text.as_bytes();
         let max = logformat::max_mark_len(self.shared.sector_size);
         if text.len() > max {
             dm_warn!(

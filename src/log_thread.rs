@@ -14,6 +14,7 @@ use crate::abstractions::kthread;
 use crate::abstractions::list::ListNode;
 use crate::abstractions::page::{noio_scope, PageBuf, PageReserve, ReservedPage, PAGE_SIZE};
 use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+use crate::abstractions::time::Stamp;
 use crate::append::LogEnd;
 use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
 use core::pin::Pin;
@@ -26,7 +27,7 @@ use kernel::list::{List, ListArc};
 use kernel::new_condvar;
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, UniqueArc};
-use kernel::time::{ktime_ms_delta, msecs_to_jiffies, Ktime};
+use kernel::time::msecs_to_jiffies;
 
 /// Bios kept in reserve for the log and the target's own flushes, and
 /// pages for entry headers and super blocks.
@@ -216,7 +217,7 @@ pub(crate) struct Queues {
     super_entries: u64,
     /// Since when a FUA entry has been logged that the super block on
     /// disk does not count yet (see [`SUPER_LAG_MS`]).
-    super_behind_since: Option<Ktime>,
+    super_behind_since: Option<Stamp>,
     /// Next free 512-byte sector of the log device.
     next_sector: u64,
     /// Size of the log device in 512-byte sectors.
@@ -1049,11 +1050,11 @@ fn super_due(s: &Shared, after: SuperAfter) -> bool {
     let mut q = s.q.lock();
     match q.super_behind_since {
         None if after == SuperAfter::Soon => {
-            q.super_behind_since = Some(Ktime::ktime_get());
+            q.super_behind_since = Some(Stamp::now());
             false
         }
         None => false,
-        Some(since) => ktime_ms_delta(Ktime::ktime_get(), since) >= SUPER_LAG_MS,
+        Some(since) => since.ms_since() >= SUPER_LAG_MS,
     }
 }
 
@@ -1064,7 +1065,7 @@ fn super_wait_ms(q: &Queues) -> Option<i64> {
     if q.super_entries == q.logged_entries {
         return None;
     }
-    Some((SUPER_LAG_MS - ktime_ms_delta(Ktime::ktime_get(), since)).max(0))
+    Some((SUPER_LAG_MS - since.ms_since()).max(0))
 }
 
 /// Whether the thread has anything to do (it then must not sleep). An

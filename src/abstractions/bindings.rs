@@ -15,6 +15,11 @@
     missing_docs,
     clippy::all,
     clippy::undocumented_unsafe_blocks,
+    // What 7.x's kernel builds lint for and its own bindings allow.
+    clippy::as_underscore,
+    clippy::cast_lossless,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr,
     improper_ctypes,
     unsafe_op_in_unsafe_fn
 )]

@@ -8,6 +8,7 @@ pub(crate) mod io;
 
 use crate::abstractions::bindings;
 use core::ptr::NonNull;
+#[cfg(not(lw_file_ref))]
 use core::sync::atomic::{AtomicI64, Ordering};
 use kernel::types::Opaque;
 
@@ -152,12 +153,19 @@ impl BlockDeviceFile {
     /// reference for the duration of this call.
     pub(crate) unsafe fn get(file: NonNull<bindings::file>) -> Self {
         // SAFETY: The file is alive (the caller's reference). This is the
-        // body of the static inline `get_file()`: a relaxed increment of
-        // `f_count`, an `atomic_long_t` whose counter is a naturally
-        // aligned `i64` on 64-bit.
+        // body of the static inline `get_file()`, which 6.12's Rust has no
+        // helper for: a relaxed increment of `f_count`, an `atomic_long_t`
+        // whose counter is a naturally aligned `i64` on 64-bit.
+        #[cfg(not(lw_file_ref))]
         unsafe {
             AtomicI64::from_ptr(&raw mut (*file.as_ptr()).f_count.counter)
                 .fetch_add(1, Ordering::Relaxed)
+        };
+        // SAFETY: The file is alive (the caller's reference); the kernel's
+        // helper takes one more (`f_ref`, a `file_ref_t` since 6.13).
+        #[cfg(lw_file_ref)]
+        unsafe {
+            bindings::get_file(file.as_ptr())
         };
         // SAFETY: A block device file, alive (we hold a reference now).
         let bdev = unsafe { bindings::file_bdev(file.as_ptr()) };

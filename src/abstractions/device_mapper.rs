@@ -16,7 +16,10 @@ use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::error::{code::EBUSY, to_result, Error, Result};
 use kernel::prelude::vtable;
 use kernel::str::CStr;
-use kernel::types::{ForeignOwnable, Opaque};
+// Where the kernel's `CStr` is core's, its kernel methods are a trait's.
+#[cfg(lw_cstr_core)]
+use kernel::str::CStrExt;
+use kernel::types::Opaque;
 use kernel::ThisModule;
 
 /// What `map` did with a bio.
@@ -76,17 +79,17 @@ pub(crate) trait Target: Sized + Send + Sync + 'static {
     /// Called before the device is resumed, in process context; an error
     /// fails the resume (`preresume`).
     fn preresume(&self) -> Result {
-        kernel::build_error(VTABLE_DEFAULT_ERROR)
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Called when the device has been resumed and I/O may reach the
     /// target (`resume`).
     fn resume(&self) {
-        kernel::build_error(VTABLE_DEFAULT_ERROR)
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Called once the device is suspended: no bio of this table is in
     /// flight any more, and none arrives until a resume (`postsuspend`).
     fn postsuspend(&self) {
-        kernel::build_error(VTABLE_DEFAULT_ERROR)
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// The device the target's DAX operations (`direct_access`,
     /// `dax_zero_page_range`, `dax_recovery_write`) go to unchanged, at the
@@ -94,7 +97,7 @@ pub(crate) trait Target: Sized + Send + Sync + 'static {
     /// this device. Without it (or without `CONFIG_FS_DAX`) the mapped
     /// device offers no DAX.
     fn dax_device(&self) -> &TableDev {
-        kernel::build_error(VTABLE_DEFAULT_ERROR)
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
 
@@ -131,6 +134,16 @@ impl<'a> Args<'a> {
         // SAFETY: Each pointer is a NUL-terminated string valid for `'a`
         // (guaranteed at construction).
         self.argv.get(i).map(|&p| unsafe { CStr::from_char_ptr(p) })
+    }
+
+    /// The bytes of argument `i` (without its NUL), if there is one.
+    pub(crate) fn bytes(&self, i: usize) -> Option<&'a [u8]> {
+        // The kernel's own `CStr` calls them `as_bytes`; core's, which the
+        // kernel uses since 6.13's `ffi` crate grew one, `to_bytes`.
+        #[cfg(not(lw_cstr_core))]
+        return self.get(i).map(CStr::as_bytes);
+        #[cfg(lw_cstr_core)]
+        return self.get(i).map(CStr::to_bytes);
     }
 }
 
@@ -562,6 +575,13 @@ mod dax {
     use crate::abstractions::bindings;
     use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 
+    /// What `dax_direct_access` stores a page frame number in: `pfn_t`
+    /// until 7.x removed it for a plain `unsigned long`.
+    #[cfg(not(lw_dax_pfn_ulong))]
+    type DaxPfn = bindings::pfn_t;
+    #[cfg(lw_dax_pfn_ulong)]
+    type DaxPfn = c_ulong;
+
     /// 512-byte sectors per page, as a shift.
     const PAGE_SECTORS_SHIFT: u32 = bindings::PAGE_SHIFT - 9;
 
@@ -610,7 +630,7 @@ mod dax {
         nr_pages: c_long,
         mode: bindings::dax_access_mode,
         kaddr: *mut *mut c_void,
-        pfn: *mut bindings::pfn_t,
+        pfn: *mut DaxPfn,
     ) -> c_long {
         // SAFETY: dm passes a live target of our type.
         let (dax, pgoff, left) = match unsafe { at::<T>(ti, pgoff) } {
@@ -679,9 +699,9 @@ struct Instance<T> {
 /// `ti` must be a target whose `private` was set by `ctr_cb::<T>` and not
 /// yet destroyed, for all of `'a`.
 unsafe fn instance<'a, T: Target>(ti: *mut bindings::dm_target) -> &'a Instance<T> {
-    // SAFETY: `private` is `ctr_cb`'s `KBox<Instance<T>>` in foreign form,
+    // SAFETY: `private` is `ctr_cb`'s `KBox<Instance<T>>` as a raw pointer,
     // which `dtr_cb` takes back only after `'a` (the caller's guarantee).
-    unsafe { <KBox<Instance<T>> as ForeignOwnable>::borrow((*ti).private) }
+    unsafe { &*(*ti).private.cast::<Instance<T>>() }
 }
 
 /// # Safety
@@ -773,7 +793,7 @@ unsafe extern "C" fn ctr_cb<T: Target>(
     // SAFETY: `ti` is valid and ours during `ctr`.
     unsafe {
         (*ti).per_io_data_size = core::mem::size_of::<Option<T::PerBio>>() as u32;
-        (*ti).private = target.into_foreign().cast_mut();
+        (*ti).private = KBox::into_raw(target).cast();
     }
     0
 }
@@ -786,9 +806,9 @@ unsafe extern "C" fn ctr_cb<T: Target>(
 /// is a live target of this type (constructed by `ctr_cb::<T>` unless this
 /// is `ctr`) and the other pointers are valid for the call.
 unsafe extern "C" fn dtr_cb<T: Target>(ti: *mut bindings::dm_target) {
-    // SAFETY: `private` is the box `ctr_cb` gave away with `into_foreign`;
-    // dm calls `dtr` once, after every other callback.
-    let instance = unsafe { <KBox<Instance<T>> as ForeignOwnable>::from_foreign((*ti).private) };
+    // SAFETY: `private` is the box `ctr_cb` gave away with `into_raw`; dm
+    // calls `dtr` once, after every other callback.
+    let instance = unsafe { KBox::from_raw((*ti).private.cast::<Instance<T>>()) };
     let Instance { target, devices } = KBox::into_inner(instance);
     // The target first: its threads and bios use the devices.
     drop(target);
@@ -967,6 +987,11 @@ unsafe extern "C" fn iterate_devices_cb<T: Target>(
 unsafe extern "C" fn prepare_ioctl_cb<T: Target>(
     ti: *mut bindings::dm_target,
     bdev: *mut *mut bindings::block_device,
+    // Since 7.x dm passes the ioctl and lets the target keep it from the
+    // device (`*forward`); every ioctl is forwarded here, as before.
+    #[cfg(lw_dm_prepare_ioctl_forward)] _cmd: kernel::ffi::c_uint,
+    #[cfg(lw_dm_prepare_ioctl_forward)] _arg: kernel::ffi::c_ulong,
+    #[cfg(lw_dm_prepare_ioctl_forward)] _forward: *mut bool,
 ) -> i32 {
     // SAFETY: The target is constructed; `bdev` is dm's out pointer.
     let instance = unsafe { instance::<T>(ti) };

@@ -6,7 +6,13 @@ use crate::abstractions::bindings;
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::error::{from_err_ptr, Result};
 use kernel::str::CStr;
+// Where the kernel's `CStr` is core's, its kernel methods are a trait's.
+#[cfg(lw_cstr_core)]
+use kernel::str::CStrExt;
+#[cfg(lw_sync_aref)]
+use kernel::sync::aref::ARef;
 use kernel::task::Task;
+#[cfg(not(lw_sync_aref))]
 use kernel::types::ARef;
 
 /// A running kernel thread.
@@ -43,7 +49,7 @@ impl Kthread {
                 Some(thread_main::<F>),
                 data.cast(),
                 bindings::NUMA_NO_NODE,
-                c"%s".as_ptr().cast(),
+                kernel::c_str!("%s").as_char_ptr(),
                 name.as_char_ptr(),
             )
         });

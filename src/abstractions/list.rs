@@ -13,7 +13,7 @@ use core::pin::Pin;
 use kernel::alloc::Flags;
 use kernel::list::{ListArc, ListLinks};
 use kernel::prelude::*;
-use kernel::sync::UniqueArc;
+use kernel::sync::{Arc, UniqueArc};
 
 /// `value` with the links of a list.
 #[pin_data]
@@ -23,14 +23,21 @@ pub(crate) struct ListNode<T> {
     value: T,
 }
 
+#[cfg(not(lw_list_item_links))]
 kernel::list::impl_has_list_links! {
     impl<T> HasListLinks<0> for ListNode<T> { self.links }
 }
 kernel::list::impl_list_arc_safe! {
     impl{T} ListArcSafe<0> for ListNode<T> { untracked; }
 }
+#[cfg(not(lw_list_item_links))]
 kernel::list::impl_list_item! {
     impl{T} ListItem<0> for ListNode<T> { using ListLinks; }
+}
+// Where `impl_list_item!` is told the field, it implements `HasListLinks`.
+#[cfg(lw_list_item_links)]
+kernel::list::impl_list_item! {
+    impl{T} ListItem<0> for ListNode<T> { using ListLinks { self.links }; }
 }
 
 impl<T> ListNode<T> {
@@ -55,7 +62,7 @@ impl<T> ListNode<T> {
     /// `Arc` to the node exists; `node` is then given up (the other
     /// reference keeps it alive), so call it only on nodes never shared.
     pub(crate) fn into_unique(node: ListArc<Self>) -> Option<Pin<UniqueArc<Self>>> {
-        node.into_arc().into_unique_or_drop()
+        Arc::into_unique_or_drop(node.into_arc())
     }
 }
 

@@ -2,7 +2,9 @@
 
 //! Kernel abstractions the target is built on, shaped like upstream
 //! `rust/kernel` and written to be sent there: nothing here knows about
-//! log-writes. Every `unsafe` block of the module is in this subtree.
+//! log-writes. Every `unsafe` block of the module is in this subtree, and
+//! so is every difference between the kernels it builds for (6.12 and
+//! 7.3): `cfg` flags that Kbuild probes from the kernel tree.
 //!
 //! - [`block`]: the block layer: [`block::BlockDevice`], bios
 //!   ([`block::bio`]) and bio sets, and submitting and waiting for bios of
@@ -17,6 +19,8 @@
 //!   values.
 //! - [`spinlock_irq`]: a spinlock taken with interrupts disabled, for state
 //!   shared with completion (interrupt) context.
+//! - [`time`]: a point in monotonic time, whichever clock type the kernel
+//!   has.
 //! - [`bindings`]: the C declarations these need beyond `kernel::bindings`.
 
 pub(crate) mod bindings;
@@ -26,3 +30,4 @@ pub(crate) mod kthread;
 pub(crate) mod list;
 pub(crate) mod page;
 pub(crate) mod spinlock_irq;
+pub(crate) mod time;

@@ -9,11 +9,15 @@ use crate::abstractions::page::{PageBuf, PAGE_SIZE};
 use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::pin::Pin;
 use kernel::error::{code::EINVAL, Result};
-use kernel::init::PinInit;
+#[cfg(not(lw_pin_init_crate))]
+use kernel::init::pin_init_from_closure;
 use kernel::new_condvar;
+use kernel::prelude::PinInit;
 use kernel::prelude::{pin_data, pinned_drop, try_pin_init};
 use kernel::sync::CondVar;
 use kernel::types::Opaque;
+#[cfg(lw_pin_init_crate)]
+use pin_init::pin_init_from_closure;
 
 /// The operation of a bio (`bio_op()`), as far as targets here care.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -157,8 +161,8 @@ impl Bio {
                 // SAFETY: While `bi_size` is non-zero, `bi_idx` indexes a
                 // valid entry of the bio's vector (block layer invariant).
                 let bv = unsafe { &*raw.bi_io_vec.add(iter.bi_idx as usize) };
-                let seg = iter.bi_size.min(bv.bv_len - iter.bi_bvec_done) as usize;
-                let off = (bv.bv_offset + iter.bi_bvec_done) as usize;
+                let seg = iter.bi_size.min(bv.bv_len - *bvec_done(&mut iter)) as usize;
+                let off = (bv.bv_offset + *bvec_done(&mut iter)) as usize;
                 // `nth_page()`: page structs are contiguous with a vmemmap
                 // or without sparse memory (refused at build time below
                 // otherwise).
@@ -181,15 +185,26 @@ impl Bio {
                 r?;
                 // `bvec_iter_advance_single()`.
                 iter.bi_size -= len as u32;
-                iter.bi_bvec_done += len as u32;
-                if iter.bi_bvec_done == bv.bv_len {
+                *bvec_done(&mut iter) += len as u32;
+                if *bvec_done(&mut iter) == bv.bv_len {
                     iter.bi_idx += 1;
-                    iter.bi_bvec_done = 0;
+                    *bvec_done(&mut iter) = 0;
                 }
             }
             Ok(())
         })
     }
+}
+
+/// The bytes of the current bvec an iterator is past: `bi_bvec_done`,
+/// which 7.x renamed `bi_offset`.
+#[cfg(not(lw_bvec_bi_offset))]
+fn bvec_done(iter: &mut bindings::bvec_iter) -> &mut u32 {
+    &mut iter.bi_bvec_done
+}
+#[cfg(lw_bvec_bi_offset)]
+fn bvec_done(iter: &mut bindings::bvec_iter) -> &mut u32 {
+    &mut iter.bi_offset
 }
 
 // `nth_page()` is plain pointer arithmetic only where page structs are
@@ -239,7 +254,7 @@ impl BioSet {
         // error `bioset_init` has already undone its partial work (it calls
         // `bioset_exit`, which needs the zeroed fields written first).
         let init = unsafe {
-            kernel::init::pin_init_from_closure(move |slot: *mut Opaque<bindings::bio_set>| {
+            pin_init_from_closure(move |slot: *mut Opaque<bindings::bio_set>| {
                 // The bio sits `front_pad` bytes into its allocation: the
                 // padding must keep it aligned, and stay small.
                 if front_pad as usize % core::mem::align_of::<bindings::bio>() != 0
@@ -247,7 +262,8 @@ impl BioSet {
                 {
                     return Err(EINVAL);
                 }
-                let bs = Opaque::raw_get(slot);
+                // `Opaque<T>` is a transparent wrapper of `T`.
+                let bs = slot.cast::<bindings::bio_set>();
                 core::ptr::write_bytes(bs, 0, 1);
                 kernel::error::to_result(bindings::bioset_init(
                     bs,
