@@ -14,6 +14,14 @@
 //! `nr_sectors` sectors of data, except for discards and marks, which carry
 //! none. "Sector" means the log's sector size, the logical block size of the
 //! logged device (512 or 4096), not the kernel's 512-byte unit.
+//!
+//! Grouped logs (this project's extension, the `group:<name>` table option)
+//! carry two more things where the C format has zeroes that xfstests'
+//! replay-log never reads: the last [`GROUP_TRAILER_LEN`] bytes of every
+//! header sector hold the entry's place in the group's order of events
+//! ([`GroupStamp`], [`group_trailer`]), and the last [`GROUP_TAG_LEN`] bytes of the
+//! super block sector hold the group's name ([`group_tag`]). A log without
+//! them is byte for byte the C target's.
 
 #![cfg_attr(not(MODULE), no_std)]
 
@@ -52,6 +60,19 @@ pub const FLAG_TARGET: u64 = 1 << 5;
 pub const KNOWN_FLAGS: u64 =
     FLAG_FLUSH | FLAG_FUA | FLAG_DISCARD | FLAG_MARK | FLAG_METADATA | FLAG_TARGET;
 
+/// Bytes at the end of a grouped log's header sectors: [`GROUP_MAGIC`],
+/// then the entry's [`GroupStamp`].
+pub const GROUP_TRAILER_LEN: usize = 24;
+/// Marks a header sector's trailer.
+pub const GROUP_MAGIC: u64 = u64::from_le_bytes(*b"lw-group");
+/// Longest group name.
+pub const GROUP_NAME_MAX: usize = 64;
+/// Bytes at the end of a grouped log's super block sector: the group name,
+/// NUL-padded to [`GROUP_NAME_MAX`], then [`GROUP_NAME_MAGIC`].
+pub const GROUP_TAG_LEN: usize = GROUP_NAME_MAX + 8;
+/// Marks the super block's group tag.
+pub const GROUP_NAME_MAGIC: u64 = u64::from_le_bytes(*b"lw-grpnm");
+
 /// Names of the flags, in bit order, for display.
 pub const FLAG_NAMES: [(u64, &str); 6] = [
     (FLAG_FLUSH, "FLUSH"),
@@ -83,6 +104,10 @@ pub enum FormatError {
     /// A byte that must be zero (padding after header or mark) is not, at
     /// this offset within the sector.
     NonZeroPadding(usize),
+    /// A super block's group tag holds no valid group name.
+    BadGroupName,
+    /// A header sector of a group member's log lacks the group trailer.
+    NoGroupTrailer,
 }
 
 impl core::fmt::Display for FormatError {
@@ -97,6 +122,13 @@ impl core::fmt::Display for FormatError {
             FormatError::Empty => write!(f, "empty entry (no flags, no sectors)"),
             FormatError::NonZeroPadding(o) => {
                 write!(f, "non-zero byte at offset {o} of the header sector")
+            }
+            FormatError::BadGroupName => write!(f, "group tag holds no valid group name"),
+            FormatError::NoGroupTrailer => {
+                write!(
+                    f,
+                    "no group trailer in a header sector of a group member's log"
+                )
             }
         }
     }
@@ -124,6 +156,95 @@ pub fn valid_sector_size(size: u32) -> bool {
 /// keeps a terminating NUL.
 pub fn max_mark_len(sector_size: u32) -> usize {
     (sector_size as usize).saturating_sub(ENTRY_LEN + 1)
+}
+
+/// Longest mark text in a grouped log, whose header sectors end with the
+/// group trailer.
+pub fn max_grouped_mark_len(sector_size: u32) -> usize {
+    max_mark_len(sector_size).saturating_sub(GROUP_TRAILER_LEN)
+}
+
+/// Whether `name` can name a group: 1 to [`GROUP_NAME_MAX`] bytes of
+/// ASCII letters, digits, `_`, `-` and `.`.
+pub fn valid_group_name(name: &[u8]) -> bool {
+    (1..=GROUP_NAME_MAX).contains(&name.len())
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Where a grouped entry is in its group's order of events. Every event of
+/// every member takes the group's next number: an entry becoming durable
+/// (`seq`), and a plain write completing into a volatile cache before that
+/// (`completed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupStamp {
+    /// The event of the entry becoming durable: the group point from which
+    /// on the member holds it.
+    pub seq: u64,
+    /// For a plain write, the event of its completion: from then until
+    /// `seq` it sat in a volatile cache, and a crash may or may not have
+    /// kept it. For any other entry, `seq`.
+    pub completed: u64,
+}
+
+/// The trailer of a grouped entry stamped `stamp`, to be written at
+/// [`group_trailer_offset`] of its header sector.
+pub fn group_trailer(stamp: GroupStamp) -> [u8; GROUP_TRAILER_LEN] {
+    let mut b = [0u8; GROUP_TRAILER_LEN];
+    b[0..8].copy_from_slice(&GROUP_MAGIC.to_le_bytes());
+    b[8..16].copy_from_slice(&stamp.seq.to_le_bytes());
+    b[16..24].copy_from_slice(&stamp.completed.to_le_bytes());
+    b
+}
+
+/// Where the group trailer starts in a header sector of `sector_size` bytes.
+pub fn group_trailer_offset(sector_size: u32) -> usize {
+    (sector_size as usize).saturating_sub(GROUP_TRAILER_LEN)
+}
+
+/// The stamp in a header sector's group trailer, if it has one.
+pub fn group_stamp(sector: &[u8]) -> Option<GroupStamp> {
+    let at = sector.len().checked_sub(GROUP_TRAILER_LEN)?;
+    (at >= ENTRY_LEN && get_u64(sector, at) == GROUP_MAGIC).then(|| GroupStamp {
+        seq: get_u64(sector, at + 8),
+        completed: get_u64(sector, at + 16),
+    })
+}
+
+/// The super block tag of group `name` (a [`valid_group_name`]), to be
+/// written at [`group_tag_offset`] of the super block sector.
+pub fn group_tag(name: &[u8]) -> Result<[u8; GROUP_TAG_LEN], FormatError> {
+    if !valid_group_name(name) {
+        return Err(FormatError::BadGroupName);
+    }
+    let mut b = [0u8; GROUP_TAG_LEN];
+    b[..name.len()].copy_from_slice(name);
+    b[GROUP_NAME_MAX..].copy_from_slice(&GROUP_NAME_MAGIC.to_le_bytes());
+    Ok(b)
+}
+
+/// Where the group tag starts in a super block sector of `sector_size` bytes.
+pub fn group_tag_offset(sector_size: u32) -> usize {
+    (sector_size as usize).saturating_sub(GROUP_TAG_LEN)
+}
+
+/// The group name in a super block sector: `Ok(None)` for a log of no
+/// group, an error for a tag whose name is not valid.
+pub fn group_name(sector: &[u8]) -> Result<Option<&[u8]>, FormatError> {
+    let Some(at) = sector.len().checked_sub(GROUP_TAG_LEN) else {
+        return Ok(None);
+    };
+    if at < SUPER_LEN || get_u64(sector, at + GROUP_NAME_MAX) != GROUP_NAME_MAGIC {
+        return Ok(None);
+    }
+    let field = &sector[at..at + GROUP_NAME_MAX];
+    let len = field.iter().position(|&b| b == 0).unwrap_or(GROUP_NAME_MAX);
+    let name = &field[..len];
+    if !valid_group_name(name) || field[len..].iter().any(|&b| b != 0) {
+        return Err(FormatError::BadGroupName);
+    }
+    Ok(Some(name))
 }
 
 /// A 64-bit FNV-1a hash of `data`: what tests record of each 512-byte
@@ -232,11 +353,27 @@ impl EntryHeader {
         Ok(())
     }
 
-    /// Reads the header from a whole header sector, checking flags, mark
-    /// length and that every byte after the header (and the mark text) is
-    /// zero. Returns the header and the mark text (empty unless a mark).
+    /// Reads the header from a whole header sector of a log of no group,
+    /// checking flags, mark length and that every byte after the header
+    /// (and the mark text) is zero. Returns the header and the mark text
+    /// (empty unless a mark).
     pub fn decode(sector: &[u8]) -> Result<(Self, &[u8]), FormatError> {
-        if sector.len() < ENTRY_LEN {
+        Self::decode_within(sector, sector.len())
+    }
+
+    /// As [`EntryHeader::decode`], for a header sector of a group member's
+    /// log (its super block carries a group tag, [`group_name`]): the
+    /// sector must end with the group trailer, which the mark text must not
+    /// reach. Returns its stamp too.
+    pub fn decode_grouped(sector: &[u8]) -> Result<(Self, &[u8], GroupStamp), FormatError> {
+        let stamp = group_stamp(sector).ok_or(FormatError::NoGroupTrailer)?;
+        let (h, text) = Self::decode_within(sector, sector.len() - GROUP_TRAILER_LEN)?;
+        Ok((h, text, stamp))
+    }
+
+    /// Decodes a header whose text and zero padding end at byte `end`.
+    fn decode_within(sector: &[u8], end: usize) -> Result<(Self, &[u8]), FormatError> {
+        if sector.len() < ENTRY_LEN || end < ENTRY_LEN || end > sector.len() {
             return Err(FormatError::Short);
         }
         let h = EntryHeader {
@@ -251,7 +388,7 @@ impl EntryHeader {
         if h.flags == 0 && h.nr_sectors == 0 {
             return Err(FormatError::Empty);
         }
-        let room = (sector.len() - ENTRY_LEN) as u64;
+        let room = (end - ENTRY_LEN) as u64;
         let text_len = if h.is_mark() {
             if h.data_len > room {
                 return Err(FormatError::MarkTooLong(h.data_len));
@@ -261,7 +398,10 @@ impl EntryHeader {
             0
         };
         let text = &sector[ENTRY_LEN..ENTRY_LEN + text_len];
-        if let Some(i) = sector[ENTRY_LEN + text_len..].iter().position(|&b| b != 0) {
+        if let Some(i) = sector[ENTRY_LEN + text_len..end]
+            .iter()
+            .position(|&b| b != 0)
+        {
             return Err(FormatError::NonZeroPadding(ENTRY_LEN + text_len + i));
         }
         Ok((h, text))
@@ -393,6 +533,85 @@ mod tests {
         s[24..32].copy_from_slice(&481u64.to_le_bytes());
         assert_eq!(EntryHeader::decode(&s), Err(FormatError::MarkTooLong(481)));
         assert_eq!(EntryHeader::decode(&s[..31]), Err(FormatError::Short));
+    }
+
+    #[test]
+    fn group_trailer_and_tag_round_trip() {
+        let mut s = [0u8; 512];
+        let h = EntryHeader {
+            flags: FLAG_MARK,
+            data_len: 4,
+            ..Default::default()
+        };
+        h.encode(b"mark", &mut s).unwrap();
+        assert_eq!(group_stamp(&s), None);
+        let stamp = GroupStamp {
+            seq: 0x1234,
+            completed: 0x1200,
+        };
+        s[group_trailer_offset(512)..].copy_from_slice(&group_trailer(stamp));
+        assert_eq!(&s[488..496], b"lw-group");
+        assert_eq!(group_stamp(&s), Some(stamp));
+        assert_eq!(
+            EntryHeader::decode_grouped(&s),
+            Ok((h, &b"mark"[..], stamp))
+        );
+        // In a log of no group, the trailer is padding that is not zero.
+        assert_eq!(
+            EntryHeader::decode(&s),
+            Err(FormatError::NonZeroPadding(488))
+        );
+        // The padding before the trailer is still checked.
+        s[487] = 1;
+        assert_eq!(
+            EntryHeader::decode_grouped(&s),
+            Err(FormatError::NonZeroPadding(487))
+        );
+        s[487] = 0;
+        // A mark that runs into the trailer is not a mark of a grouped log.
+        s[24..32].copy_from_slice(&457u64.to_le_bytes());
+        assert_eq!(
+            EntryHeader::decode_grouped(&s),
+            Err(FormatError::MarkTooLong(457))
+        );
+        // A long mark of a log of no group may hold the magic where a
+        // trailer would be: it is text, not a trailer.
+        let mut c = [0u8; 512];
+        let mut text = [b'x'; 479];
+        text[456..464].copy_from_slice(b"lw-group");
+        let long = EntryHeader {
+            flags: FLAG_MARK,
+            data_len: 479,
+            ..Default::default()
+        };
+        long.encode(&text, &mut c).unwrap();
+        assert_eq!(EntryHeader::decode(&c), Ok((long, &text[..])));
+        let mut plain = [0u8; 512];
+        h.encode(b"mark", &mut plain).unwrap();
+        assert_eq!(
+            EntryHeader::decode_grouped(&plain),
+            Err(FormatError::NoGroupTrailer)
+        );
+        assert_eq!(max_grouped_mark_len(512), 455);
+
+        let mut sb = [0u8; 512];
+        Super {
+            nr_entries: 3,
+            sector_size: 512,
+        }
+        .encode(&mut sb)
+        .unwrap();
+        assert_eq!(group_name(&sb), Ok(None));
+        sb[group_tag_offset(512)..].copy_from_slice(&group_tag(b"xfs-ext.log").unwrap());
+        assert_eq!(group_name(&sb), Ok(Some(&b"xfs-ext.log"[..])));
+        assert_eq!(&sb[504..], b"lw-grpnm");
+        assert_eq!(Super::decode(&sb).unwrap().nr_entries, 3);
+        sb[group_tag_offset(512) + 20] = b'x';
+        assert_eq!(group_name(&sb), Err(FormatError::BadGroupName));
+        for bad in [&b""[..], b"a b", b"a:b", &[b'a'; 65]] {
+            assert_eq!(group_tag(bad), Err(FormatError::BadGroupName));
+        }
+        assert!(group_tag(&[b'a'; 64]).is_ok());
     }
 
     #[test]

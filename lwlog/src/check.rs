@@ -213,6 +213,7 @@ mod tests {
                 ..Default::default()
             },
             mark: Vec::new(),
+            group: None,
         };
         assert!(at.hits(&e(FLAG_FLUSH), 1));
         assert!(!at.hits(&e(FLAG_FLUSH | FLAG_TARGET), 1));

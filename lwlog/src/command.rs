@@ -23,9 +23,11 @@ use std::time::{Duration, Instant};
 /// Where and how the check command runs.
 pub struct Checker {
     pub cmd: String,
-    /// Device the command checks: the scratch copy if there is one.
-    pub dev: PathBuf,
-    scratch: Option<File>,
+    /// The devices the command checks, one per target: the scratch copy
+    /// where there is one.
+    devs: Vec<PathBuf>,
+    /// The scratch copy of each target, if any.
+    scratch: Vec<Option<File>>,
     /// Longest one run of the command may take (`--timeout`); none: no
     /// limit.
     timeout: Option<Duration>,
@@ -42,16 +44,33 @@ impl Checker {
     /// and runs the command on it, so a command that writes (mount replays
     /// a journal) never changes the replay.
     pub fn new(cmd: String, target: &Path, scratch: Option<&Path>) -> io::Result<Checker> {
-        let file = match scratch {
-            Some(p) => Some(OpenOptions::new().read(true).write(true).open(p)?),
-            None => None,
-        };
+        Checker::for_targets(cmd, &[(target, scratch)])
+    }
+
+    /// The command checks several targets together (the members of a
+    /// group), each with its scratch copy if given. Fails on the first
+    /// scratch it cannot open (`Err` names its index).
+    pub fn for_targets(cmd: String, targets: &[(&Path, Option<&Path>)]) -> io::Result<Checker> {
+        let mut devs = Vec::new();
+        let mut scratch = Vec::new();
+        for &(target, copy) in targets {
+            scratch.push(match copy {
+                Some(p) => Some(OpenOptions::new().read(true).write(true).open(p)?),
+                None => None,
+            });
+            devs.push(copy.unwrap_or(target).to_path_buf());
+        }
         Ok(Checker {
             cmd,
-            dev: scratch.unwrap_or(target).to_path_buf(),
-            scratch: file,
+            devs,
+            scratch,
             timeout: None,
         })
+    }
+
+    /// The device the command checks for the first target (`LWLOG_DEV`).
+    pub fn dev(&self) -> &Path {
+        self.devs.first().map_or(Path::new(""), PathBuf::as_path)
     }
 
     /// The checker with each run of the command limited to `timeout`
@@ -65,11 +84,26 @@ impl Checker {
     /// `LWLOG_DEV`, the device to check). `target` must be synced. The
     /// time limit counts only the command, not the copy to the scratch.
     pub fn run(&mut self, target: &File, env: &[(&str, String)]) -> io::Result<Verdict> {
-        if let Some(s) = &self.scratch {
-            copy_changed(target, s)?;
+        self.run_all(&[target], env)
+    }
+
+    /// Runs the command on the state of every target (as [`Checker::run`];
+    /// `targets` in the order given to [`Checker::for_targets`]). With
+    /// several, it also sees `LWLOG_DEV0`, `LWLOG_DEV1`... one per target;
+    /// `LWLOG_DEV` is the first.
+    pub fn run_all(&mut self, targets: &[&File], env: &[(&str, String)]) -> io::Result<Verdict> {
+        for (target, scratch) in targets.iter().zip(&self.scratch) {
+            if let Some(s) = scratch {
+                copy_changed(target, s)?;
+            }
         }
         let mut c = Command::new("sh");
-        c.arg("-c").arg(&self.cmd).env("LWLOG_DEV", &self.dev);
+        c.arg("-c").arg(&self.cmd).env("LWLOG_DEV", self.dev());
+        if self.devs.len() > 1 {
+            for (i, d) in self.devs.iter().enumerate() {
+                c.env(format!("LWLOG_DEV{i}"), d);
+            }
+        }
         for (k, v) in env {
             c.env(k, v);
         }

@@ -401,7 +401,7 @@ pub fn check(
             Ok(())
         }
         check::Outcome::Failed { entry, why } => Err(Error::CheckFailed {
-            entry,
+            entry: Box::new(entry),
             sector_size: log.sector_size(),
             why,
         }),
@@ -486,7 +486,7 @@ pub fn bisect(
         setup.target.display(),
         failed.index
     );
-    let (entry, sector_size) = (failed.clone(), ss);
+    let (entry, sector_size) = (Box::new(failed.clone()), ss);
     Err(match report.last_passing {
         Some(_) => Error::CheckFailed {
             entry,

@@ -450,15 +450,15 @@ fn describe_torn(t: &Torn, e: &Entry, sector_size: u32) -> String {
 /// The seeded generator of the states: PCG64, a named generator whose
 /// output rand keeps stable across versions, so that a seed names the same
 /// states on every build.
-struct StateRng(Pcg64);
+pub(crate) struct StateRng(Pcg64);
 
 impl StateRng {
-    fn new(seed: u64) -> StateRng {
+    pub(crate) fn new(seed: u64) -> StateRng {
         StateRng(Pcg64::seed_from_u64(seed))
     }
 
     /// A value in `0..n`; 0 when `n` is 0.
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             return 0;
         }
@@ -482,6 +482,7 @@ mod tests {
                 data_len: 0,
             },
             mark: Vec::new(),
+            group: None,
         }
     }
 

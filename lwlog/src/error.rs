@@ -7,6 +7,7 @@
 //! sees. Every variant keeps what is needed to name the failure (the file,
 //! the entry, the I/O error) and prints it the way `lwlog` always has.
 
+use crate::group::{Failure, GroupError};
 use crate::log::{escape, Entry, LogError};
 use crate::oracle::{ParseError, Violation};
 use crate::overlap::Overlap;
@@ -94,7 +95,7 @@ pub enum Error {
     NotFound(Missing),
     /// The check command failed after `entry` was replayed.
     CheckFailed {
-        entry: Entry,
+        entry: Box<Entry>,
         /// The log's sector size, to print the entry as `lwlog list` does.
         sector_size: u32,
         why: String,
@@ -102,7 +103,7 @@ pub enum Error {
     /// `bisect`: the check command already fails at the first check
     /// point, after `entry`, so no passing state bounds the search.
     FailsAtFirstPoint {
-        entry: Entry,
+        entry: Box<Entry>,
         sector_size: u32,
         why: String,
     },
@@ -118,6 +119,10 @@ pub enum Error {
     },
     /// The log departs from the durability record the trace gives.
     NotDurable(Violation),
+    /// The logs given are not one group's.
+    Group(Box<GroupError>),
+    /// `group check`: the command failed at a group point.
+    GroupCheckFailed(Box<Failure>),
 }
 
 /// What I/O on the target was for, when it failed outside of an entry.
@@ -179,6 +184,14 @@ impl Error {
             | Error::FailsAtFirstPoint { .. }
             | Error::StateCheckFailed { .. } => EXIT_CHECK_FAILED,
             Error::NotDurable(_) => EXIT_NOT_DURABLE,
+            Error::Group(e) => match **e {
+                GroupError::NoMembers
+                | GroupError::Pairs { .. }
+                | GroupError::Twice { .. }
+                | GroupError::NoSuchMember { .. } => EXIT_USAGE,
+                _ => EXIT_BAD_LOG,
+            },
+            Error::GroupCheckFailed(_) => EXIT_CHECK_FAILED,
         }
     }
 
@@ -305,6 +318,8 @@ impl fmt::Display for Error {
                 "check failed on state {state}: {why} (materialise it with --only {state})"
             ),
             Error::NotDurable(v) => write!(f, "not a true durability record: {v}"),
+            Error::Group(e) => write!(f, "{e}"),
+            Error::GroupCheckFailed(fail) => write!(f, "{fail}"),
         }
     }
 }
@@ -376,6 +391,12 @@ impl From<crate::select::SelectError> for Error {
     }
 }
 
+impl From<GroupError> for Error {
+    fn from(e: GroupError) -> Self {
+        Error::Group(Box::new(e))
+    }
+}
+
 impl From<Missing> for Error {
     fn from(m: Missing) -> Self {
         Error::NotFound(m)
@@ -405,6 +426,7 @@ mod tests {
                 data_len: 0,
             },
             mark: Vec::new(),
+            group: None,
         };
         let cases: Vec<(Error, u8, &str)> = vec![
             (
@@ -556,7 +578,7 @@ mod tests {
             ),
             (
                 Error::CheckFailed {
-                    entry: entry.clone(),
+                    entry: Box::new(entry.clone()),
                     sector_size: 512,
                     why: "exit status 1".into(),
                 },
@@ -565,7 +587,7 @@ mod tests {
             ),
             (
                 Error::FailsAtFirstPoint {
-                    entry,
+                    entry: Box::new(entry),
                     sector_size: 512,
                     why: "exit status 8".into(),
                 },

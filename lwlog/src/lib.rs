@@ -13,6 +13,7 @@ pub mod commands;
 pub mod crash;
 pub mod diff;
 pub mod error;
+pub mod group;
 pub mod index;
 pub mod list;
 pub mod log;

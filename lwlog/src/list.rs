@@ -122,6 +122,7 @@ mod tests {
                 data_len: text.len() as u64,
             },
             mark: text.clone(),
+            group: None,
         };
         let line = json_line(&e, 512);
         assert!(

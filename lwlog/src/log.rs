@@ -5,7 +5,7 @@
 //! (tests and the fuzz target).
 
 use crate::stream::LogStream;
-use logformat::{EntryHeader, FormatError, Super};
+use logformat::{EntryHeader, FormatError, GroupStamp, Super};
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;
@@ -101,6 +101,8 @@ pub struct Entry {
     pub offset: u64,
     pub header: EntryHeader,
     pub mark: Vec<u8>,
+    /// In a grouped log: the entry's place in the group's order of events.
+    pub group: Option<GroupStamp>,
 }
 
 impl Entry {
@@ -172,6 +174,10 @@ pub fn escape(bytes: &[u8]) -> String {
 pub struct Log<S: Source = FileSource> {
     src: S,
     pub sup: Super,
+    /// The group the log's device was in (the `group:<name>` table
+    /// option), from the super block's group tag; `None` for a log of no
+    /// group. A group member's header sectors end with a group trailer.
+    pub group: Option<Vec<u8>>,
 }
 
 impl Log<FileSource> {
@@ -193,7 +199,17 @@ impl<S: Source> Log<S> {
             _ => LogError::Io("cannot read the super block".into(), e),
         })?;
         let sup = Super::decode(&buf).map_err(LogError::Super)?;
-        Ok(Log { src, sup })
+        // The tag is at the end of the super block's sector; a log shorter
+        // than that has none.
+        let mut sector = vec![0u8; sup.sector_size as usize];
+        let group = match src.read_at(&mut sector, 0) {
+            Ok(()) => logformat::group_name(&sector)
+                .map_err(LogError::Super)?
+                .map(<[u8]>::to_vec),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
+            Err(e) => return Err(LogError::Io("cannot read the super block".into(), e)),
+        };
+        Ok(Log { src, sup, group })
     }
 
     pub fn sector_size(&self) -> u32 {
@@ -284,7 +300,8 @@ impl<S: Source> Iterator for Entries<'_, S> {
                 e,
             )));
         }
-        match decode_at(&self.buf, index, offset, self.log.size()) {
+        let grouped = self.log.group.is_some();
+        match decode_at(&self.buf, grouped, index, offset, self.log.size()) {
             Ok((e, end)) => {
                 self.index += 1;
                 self.offset = end;
@@ -306,6 +323,8 @@ pub struct StreamEntries<'a> {
     sector_size: u32,
     size: u64,
     buf: Vec<u8>,
+    /// The log is a group member's.
+    grouped: bool,
 }
 
 impl<'a> StreamEntries<'a> {
@@ -329,6 +348,7 @@ impl<'a> StreamEntries<'a> {
             sector_size: ss,
             size: log.size(),
             buf: vec![0u8; ss as usize],
+            grouped: log.group.is_some(),
         }
     }
 
@@ -366,7 +386,7 @@ impl Iterator for StreamEntries<'_> {
                 e,
             ));
         }
-        match decode_at(&self.buf, index, offset, self.size) {
+        match decode_at(&self.buf, self.grouped, index, offset, self.size) {
             Ok((e, end)) => {
                 self.index += 1;
                 self.offset = end;
@@ -378,12 +398,22 @@ impl Iterator for StreamEntries<'_> {
 }
 
 /// Decodes `buf`, the header sector of entry `index` at byte `offset` of a
-/// log of `size` bytes: the entry, and the offset just past its data.
-fn decode_at(buf: &[u8], index: u64, offset: u64, size: u64) -> Result<(Entry, u64), LogError> {
+/// log of `size` bytes (a group member's if `grouped`): the entry, and the
+/// offset just past its data.
+fn decode_at(
+    buf: &[u8],
+    grouped: bool,
+    index: u64,
+    offset: u64,
+    size: u64,
+) -> Result<(Entry, u64), LogError> {
     let ss = buf.len() as u64;
-    let (header, mark) = EntryHeader::decode(buf)
-        .map(|(h, m)| (h, m.to_vec()))
-        .map_err(|err| LogError::Entry { index, offset, err })?;
+    let decoded = if grouped {
+        EntryHeader::decode_grouped(buf).map(|(h, m, stamp)| (h, m.to_vec(), Some(stamp)))
+    } else {
+        EntryHeader::decode(buf).map(|(h, m)| (h, m.to_vec(), None))
+    };
+    let (header, mark, group) = decoded.map_err(|err| LogError::Entry { index, offset, err })?;
     let end = header
         .data_sectors()
         .checked_mul(ss)
@@ -395,6 +425,7 @@ fn decode_at(buf: &[u8], index: u64, offset: u64, size: u64) -> Result<(Entry, u
         offset,
         header,
         mark,
+        group,
     };
     Ok((e, end))
 }

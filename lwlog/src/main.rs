@@ -11,6 +11,7 @@ use lwlog::commands::{self, ReplaySetup};
 use lwlog::crash;
 use lwlog::diff::{self, Point};
 use lwlog::error::Error;
+use lwlog::group;
 use lwlog::list::{self, Filter};
 use lwlog::replay_log;
 use lwlog::select::{self, Selection, Start, Stop};
@@ -281,6 +282,152 @@ enum Cmd {
         #[command(flatten)]
         select: SelectArgs,
     },
+    /// The logs of the devices of one group (the `group:<name>` table
+    /// option) together: their merged timeline, replay to one group point,
+    /// checks at every group point.
+    Group {
+        #[command(subcommand)]
+        cmd: GroupCmd,
+    },
+}
+
+/// `lwlog group ...`: the logs of a group's members together.
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Print the group's merged timeline: one line per durability event,
+    /// `SEQ MEMBER:` then the entry as `lwlog list` prints it (members
+    /// numbered from 0 in the order given).
+    #[command(after_help = EXIT_HELP)]
+    List {
+        /// The members' logs (devices or images).
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that the logs are those of one group's members: the same
+    /// group name, every entry numbered, each log in number order, no
+    /// number taken twice.
+    #[command(after_help = EXIT_HELP)]
+    Verify {
+        /// The members' logs.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+    },
+    /// Replay every member's log onto its target up to one group point, so
+    /// that the targets together hold what the devices held, durably, at
+    /// that instant.
+    #[command(after_help = EXIT_HELP)]
+    Replay {
+        #[command(flatten)]
+        pairs: PairArgs,
+        /// The group point: seq:N (after event N), mark:NAME (after the
+        /// first mark NAME of any member), entry:MEMBER:INDEX or end.
+        #[arg(long, value_parser = group::parse_point, default_value = "end")]
+        to: group::GroupPoint,
+    },
+    /// Replay the group event by event and run a check command at chosen
+    /// group points, stopping at the first failure. The command runs with
+    /// `sh -c` and sees LWLOG_DEV0, LWLOG_DEV1... (each member's device, in
+    /// the order given; LWLOG_DEV is the first), LWLOG_SEQ, and the event's
+    /// LWLOG_MEMBER, LWLOG_ENTRY, LWLOG_FLAGS and LWLOG_MARK.
+    #[command(after_help = EXIT_HELP)]
+    Check {
+        #[command(flatten)]
+        pairs: PairArgs,
+        /// The check command, e.g. 'xfs_repair -n -l $LWLOG_DEV1 $LWLOG_DEV0'.
+        #[arg(long)]
+        fsck: String,
+        /// At which members' entries to check, as for `check`.
+        #[arg(long, value_parser = check::parse_at, default_value = "fua,flush,mark")]
+        at: At,
+        /// Check only after this group point (as for `replay --to`; e.g.
+        /// mark:mkfs), replaying up to it without checks.
+        #[arg(long, value_parser = group::parse_point, default_value = "seq:0")]
+        from: group::GroupPoint,
+        /// Check at most this many of the points, evenly spaced, the last
+        /// one included.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        max_checks: Option<u64>,
+        /// Copy each target here before each check (once per member, in
+        /// order), so that a command that writes cannot change the replay.
+        #[arg(long, value_name = "SCRATCH")]
+        scratch: Vec<PathBuf>,
+        /// Kill a run of the check command after this many seconds, as for
+        /// `check`.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            value_parser = command::parse_timeout,
+            allow_negative_numbers = true
+        )]
+        timeout: Option<Duration>,
+    },
+    /// Crash states across the members: at each group point where some
+    /// member has plain writes that completed into its volatile cache and
+    /// were not durable yet, states in which each member holds what was
+    /// durable then plus a random subset of its cached writes (each member
+    /// chosen independently), materialised on the targets, checked if
+    /// --fsck is given, then undone. The targets must hold what the devices
+    /// held when logging began (usually zeroes).
+    #[command(name = "crash-states", after_help = EXIT_HELP)]
+    CrashStates {
+        #[command(flatten)]
+        pairs: PairArgs,
+        /// States per group point with cached writes.
+        #[arg(long, default_value_t = 2)]
+        per_point: u64,
+        /// Stop after this many states.
+        #[arg(long, default_value_t = 100)]
+        max_states: u64,
+        /// Seed for choosing and ordering writes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Only materialise state N and leave it on the targets.
+        #[arg(long, value_name = "N", conflicts_with = "fsck")]
+        only: Option<u64>,
+        /// Check command run on each state, as for `group check` (also sees
+        /// LWLOG_STATE).
+        #[arg(long)]
+        fsck: Option<String>,
+        /// Copy each target here before each check (once per member).
+        #[arg(long, value_name = "SCRATCH", requires = "fsck")]
+        scratch: Vec<PathBuf>,
+        /// Kill a run of the check command after this many seconds.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            value_parser = command::parse_timeout,
+            allow_negative_numbers = true,
+            requires = "fsck"
+        )]
+        timeout: Option<Duration>,
+    },
+}
+
+/// The members' logs and their targets, in pairs.
+#[derive(Args)]
+struct PairArgs {
+    /// A member's log; repeat for each member.
+    #[arg(long = "log", value_name = "LOG", required = true)]
+    logs: Vec<PathBuf>,
+    /// The target for the --log at the same place; repeat for each member.
+    #[arg(long = "target", value_name = "TARGET", required = true)]
+    targets: Vec<PathBuf>,
+    /// Ignore discard entries.
+    #[arg(long)]
+    no_discard: bool,
+}
+
+impl PairArgs {
+    fn pairs(&self) -> group::Pairs<'_> {
+        group::Pairs {
+            logs: &self.logs,
+            targets: &self.targets,
+            discard: !self.no_discard,
+        }
+    }
 }
 
 /// Which entries a replay covers (replay-log's options).
@@ -483,6 +630,49 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
             scratch.as_deref(),
             *timeout,
         ),
+        Cmd::Group { cmd } => match cmd {
+            GroupCmd::List { logs, json } => group::list(logs, *json),
+            GroupCmd::Verify { logs } => group::verify(logs),
+            GroupCmd::Replay { pairs, to } => group::replay(&pairs.pairs(), to),
+            GroupCmd::Check {
+                pairs,
+                fsck,
+                at,
+                from,
+                max_checks,
+                scratch,
+                timeout,
+            } => group::check(
+                &pairs.pairs(),
+                fsck,
+                *at,
+                from,
+                *max_checks,
+                scratch,
+                *timeout,
+            ),
+            GroupCmd::CrashStates {
+                pairs,
+                per_point,
+                max_states,
+                seed,
+                only,
+                fsck,
+                scratch,
+                timeout,
+            } => group::crash_states(
+                &pairs.pairs(),
+                &group::CrashOptions {
+                    per_point: *per_point,
+                    max_states: *max_states,
+                    seed: *seed,
+                    only: *only,
+                },
+                fsck.as_deref(),
+                scratch,
+                *timeout,
+            ),
+        },
     }
 }
 

@@ -19,7 +19,8 @@ pub struct Report {
 }
 
 /// Checks the super block (magic, version, sector size, zero padding to
-/// the end of its sector) and every entry it counts (known flags only, mark
+/// the end of its sector or to a group member's tag, whose name must be
+/// valid) and every entry it counts (known flags only, mark
 /// text fitting its sector, zero bytes after header and text, the entry
 /// and its data inside the log). The error names the first problem.
 pub fn verify<S: Source>(log: &Log<S>) -> Result<Report, LogError> {
@@ -30,7 +31,15 @@ pub fn verify<S: Source>(log: &Log<S>) -> Result<Report, LogError> {
     }
     log.read_at(&mut sector, 0)
         .map_err(|e| LogError::Io("reading the super block".into(), e))?;
-    if let Some(i) = sector[logformat::SUPER_LEN..].iter().position(|&b| b != 0) {
+    // A group member's super block ends with the group's tag.
+    let end = match log.group {
+        Some(_) => logformat::group_tag_offset(ss),
+        None => sector.len(),
+    };
+    if let Some(i) = sector[logformat::SUPER_LEN..end]
+        .iter()
+        .position(|&b| b != 0)
+    {
         return Err(LogError::Super(FormatError::NonZeroPadding(
             logformat::SUPER_LEN + i,
         )));

@@ -44,11 +44,14 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/parity.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# gen FILE SEED SECTOR_SIZE ENTRIES: a valid log with every kind of entry.
+# gen FILE SEED SECTOR_SIZE ENTRIES [GROUP]: a valid log with every kind of
+# entry; with GROUP, the log of a member of group GROUP (each header
+# sector ends with the group trailer, the super block with the group name).
 gen() {
 	python3 - "$@" <<'PY'
 import random, struct, sys
 path, seed, ss, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+group = sys.argv[5].encode() if len(sys.argv) > 5 else None
 rnd = random.Random(seed)
 dev_sectors = (8 << 20) // ss
 marks = ["mkfs", "m1", "m10", "last", "end", "m1"]  # m1 twice; m1 a prefix of m10
@@ -78,17 +81,24 @@ with open(path, "wb") as out:
             flags, data = 16 | 2, rnd.randbytes(nr * ss)
         elif kind == "target":
             flags, nr, sector = 1 | 32, 0, 0
-        out.write((struct.pack("<QQQQ", sector, nr, flags, len(text)) + text).ljust(ss, b"\0"))
+        header = struct.pack("<QQQQ", sector, nr, flags, len(text)) + text
+        if group:
+            trailer = b"lw-group" + struct.pack("<QQ", 2 * i + 2, 2 * i + 1)
+            header = header.ljust(ss - len(trailer), b"\0") + trailer
+        out.write(header.ljust(ss, b"\0"))
         out.write(data)
     out.seek(0)
-    out.write(struct.pack("<QQQI", 0x006A736677736872, 1, n, ss).ljust(ss, b"\0"))
+    sup = struct.pack("<QQQI", 0x006A736677736872, 1, n, ss)
+    if group:
+        sup = sup.ljust(ss - 72, b"\0") + group.ljust(64, b"\0") + b"lw-grpnm"
+    out.write(sup.ljust(ss, b"\0"))
 PY
 }
 
 logs=()
-for spec in "1 512 300" "2 4096 200" "3 512 40"; do
-	read -r seed ss n <<<"$spec"
-	gen "$work/synth-$seed.log" "$seed" "$ss" "$n"
+for spec in "1 512 300" "2 4096 200" "3 512 40" "4 512 200 g1"; do
+	read -r seed ss n group <<<"$spec"
+	gen "$work/synth-$seed.log" "$seed" "$ss" "$n" $group
 	logs+=("$work/synth-$seed.log")
 done
 python3 -c "
@@ -183,6 +193,23 @@ replay_to_stop() {
 # A check command: records the image's state and fails at the Nth call.
 state='md5sum <"$IMG" >>"$CHECKS"'
 fail_at() { echo "$state; n=\$((\$(cat \"\$COUNT\") + 1)); echo \$n >\"\$COUNT\"; [ \$n -lt $1 ]"; }
+
+# A group member's log (synth-4) is read by replay-log as the same log
+# without the group's trailers and tag: same answers, same images.
+gen "$work/ungrouped-4.log" 4 512 200
+for args in "--num-entries" "-vv --replay @IMG" "--find --end-mark m10" "--find --next-fua --start-entry 50" \
+	"--replay @IMG --end-mark last"; do
+	# shellcheck disable=SC2086
+	{ run "$ref" "$work/g" --log "$work/synth-4.log" ${args//@IMG/$work/g.img} &&
+		run "$ref" "$work/u" --log "$work/ungrouped-4.log" ${args//@IMG/$work/u.img}; }
+	for f in stdout rc img; do
+		cmp -s "$work/g.$f" "$work/u.$f" || die "replay-log reads a group member's log differently ($args: $f)"
+	done
+done
+"$REPO/target/release/lwlog" verify "$work/synth-4.log" >/dev/null ||
+	die "lwlog does not verify a group member's log"
+"$REPO/target/release/lwlog" group verify "$work/synth-4.log" ||
+	die "lwlog group verify refuses a group member's log"
 
 for log in "${logs[@]}"; do
 	ref=$replay_log
