@@ -10,9 +10,9 @@
 //! status and messages. Beside it, in `src/`, the rest of the target's
 //! logic: the logging thread and the shared state ([`log_thread`]),
 //! `append` ([`append`]), table options ([`options`]), which table owns a
-//! log device ([`ownership`]); the format is in `logformat/`. The generic
-//! kernel abstractions it is built on, and every `unsafe` block, are in
-//! `src/abstractions/` ([`abstractions`]).
+//! log device ([`ownership`]), groups of devices ([`group`]); the format
+//! is in `logformat/`. The generic kernel abstractions it is built on, and
+//! every `unsafe` block, are in `src/abstractions/` ([`abstractions`]).
 //!
 //! # What the log promises
 //!
@@ -61,6 +61,12 @@
 //!   until the log holds it; a table replaced by another on the same log
 //!   device does not write to it again.
 //!
+//! - In a group (`group:<name>`, [`group`]), every entry also takes the
+//!   group's next number where it goes on the logging list (and a plain
+//!   write another one in `completed_plain`), under the same lock: each
+//!   log is in number order, and the numbers order the events of all the
+//!   members as they happened.
+//!
 //! The durability oracle (`lwlog oracle`, tests/vm/durability.sh) checks
 //! this against a block trace of the data device, from outside the target.
 //!
@@ -79,6 +85,8 @@
 mod abstractions;
 #[path = "src/append.rs"]
 mod append;
+#[path = "src/group.rs"]
+mod group;
 #[path = "src/log_thread.rs"]
 mod log_thread;
 #[path = "logformat/src/lib.rs"]
@@ -144,7 +152,13 @@ struct LogWritesModule {
 
 impl kernel::Module for LogWritesModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let reg = dm::Registration::new(&TARGET_TYPE, c_str!("log-writes"), [1, 1, 0], module)?;
+        let reg = dm::Registration::new(
+            &TARGET_TYPE,
+            c_str!("log-writes"),
+            [1, 1, 0],
+            module,
+            group::Groups::new()?,
+        )?;
         Ok(LogWritesModule { _registration: reg })
     }
 }
@@ -167,6 +181,8 @@ struct LogWrites {
     failed: AtomicU64,
     /// Tells this table from others on the same log device.
     id: u32,
+    /// In a group (`group:<name>`): leaves it when the table goes.
+    _membership: Option<group::Membership>,
 }
 
 /// What a logged write carries from map to end_io: its block and, for a
@@ -203,9 +219,19 @@ impl LogWrites {
         }
     }
 
+    /// The longest mark text that fits: a grouped log's header sectors end
+    /// with the group trailer.
+    fn max_mark_len(&self) -> usize {
+        if self.shared.group.is_some() {
+            logformat::max_grouped_mark_len(self.shared.sector_size)
+        } else {
+            logformat::max_mark_len(self.shared.sector_size)
+        }
+    }
+
     fn mark(&self, text: &[u8]) -> Result {
         // Messages are checked by the caller; the end mark always fits.
-        let max = logformat::max_mark_len(self.shared.sector_size);
+        let max = self.max_mark_len();
         let text = &text[..text.len().min(max)];
         let mut mark = KVec::with_capacity(text.len(), GFP_KERNEL)?;
         mark.extend_from_slice(text, GFP_KERNEL)?;
@@ -232,7 +258,9 @@ impl LogWrites {
 impl dm::Target for LogWrites {
     type PerBio = Pending;
 
-    fn ctr(ctx: &mut CtrContext<'_>, args: &Args<'_>) -> Result<Self> {
+    type TypeData = group::Groups;
+
+    fn ctr(ctx: &mut CtrContext<'_, Self>, args: &Args<'_>) -> Result<Self> {
         let (Some(dev_path), Some(log_path)) = (args.get(0), args.get(1)) else {
             ctx.set_error(c_str!("Invalid argument count"));
             return Err(EINVAL);
@@ -277,15 +305,25 @@ impl dm::Target for LogWrites {
         let end = if opts.append {
             let owned = ownership::owned(logdev.devt());
             Some(
-                append::find_end(&bios, &logdev, sector_size, owned).map_err(|why| {
-                    ctx.set_error(why);
-                    EINVAL
-                })?,
+                append::find_end(&bios, &logdev, sector_size, owned, opts.group.as_deref())
+                    .map_err(|why| {
+                        ctx.set_error(why);
+                        EINVAL
+                    })?,
             )
         } else {
             None
         };
-        let shared = Shared::new(bios, dev, logdev, sector_size, end, opts.max_held())
+        let membership = match &opts.group {
+            Some(name) => Some(
+                ctx.type_data()
+                    .and_then(|groups| groups.join(name))
+                    .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?,
+            ),
+            None => None,
+        };
+        let group = membership.as_ref().map(|m| m.group().clone());
+        let shared = Shared::new(bios, dev, logdev, sector_size, end, opts.max_held(), group)
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
         let for_thread = shared.clone();
         let thread =
@@ -304,6 +342,7 @@ impl dm::Target for LogWrites {
             dev_discards: AtomicBool::new(true),
             failed: AtomicU64::new(0),
             id: ownership::new_id(),
+            _membership: membership,
         })
     }
 
@@ -421,10 +460,12 @@ impl dm::Target for LogWrites {
         // The table this one replaces wrote its last entries when it was
         // suspended, after our constructor looked: find the end again.
         let owned = ownership::owned(s.logdev.devt());
-        let end = append::find_end(&s.bios, &s.logdev, s.sector_size, owned).map_err(|why| {
-            dm_warn!("append: {}", why.to_str().unwrap_or("?"));
-            EINVAL
-        })?;
+        let group = self.opts.group.as_deref();
+        let end =
+            append::find_end(&s.bios, &s.logdev, s.sector_size, owned, group).map_err(|why| {
+                dm_warn!("append: {}", why.to_str().unwrap_or("?"));
+                EINVAL
+            })?;
         let mut q = s.q.lock();
         q.continue_log(&end);
         Ok(())
@@ -500,7 +541,7 @@ impl dm::Target for LogWrites {
         }
         // C cuts a long mark and takes any byte; a mark nobody can name
         // back to `--end-mark` is lost, so say so instead.
-        let max = logformat::max_mark_len(self.shared.sector_size);
+        let max = self.max_mark_len();
         if text.len() > max {
             dm_warn!(
                 "Mark of {} bytes rejected: at most {} bytes fit in a log sector",

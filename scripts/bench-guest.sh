@@ -32,7 +32,10 @@ WORKLOADS=${BENCH_WORKLOADS:-rand4k-fdatasync32 seq64k 4k-fdatasync-each 4thread
 # log on dm-zero instead of the second virtio disk (every log write is
 # dropped at once): the targets' own cost without the emulation of a second
 # disk; workloads on it are named WORKLOAD+zerolog (linear runs them as on
-# "disk", it has no log).
+# "disk", it has no log). "group" is the disk with our target in a group
+# (the group:<name> table option; C, which has no groups, and linear run
+# as on "disk"): what numbering every entry in the group's order costs;
+# workloads on it are named WORKLOAD+group.
 DEVICES=${BENCH_DEVICES:-disk delay}
 disk=$data vdb=$log
 TARGETS="linear c rust"
@@ -58,7 +61,7 @@ run_workload() {
 table() {
 	case $1 in
 	linear) echo "0 $n linear $data 0" ;;
-	*) echo "0 $n log-writes $data $log" ;;
+	*) echo "0 $n log-writes $data $log${group_opt:-}" ;;
 	esac
 }
 
@@ -126,9 +129,13 @@ for round in $(seq "$rounds"); do
 	for target in $order; do
 		[ "$target" = linear ] || load_target "$target"
 		for dev in $DEVICES; do
-			data=$disk log=$vdb
+			data=$disk log=$vdb group_opt=
 			case $dev in
 			disk) suffix= ;;
+			group)
+				suffix=+group
+				case $target in rust | baseline) group_opt=" 1 group:bench" ;; esac
+				;;
 			zerolog)
 				dm_dev_over zerolog $vdb dm_zero dm-zero zero
 				log=/dev/mapper/zerolog suffix=+zerolog
@@ -138,7 +145,7 @@ for round in $(seq "$rounds"); do
 				slow_data_dev slowdata $disk 1 3
 				data=/dev/mapper/slowdata suffix=+delay
 				;;
-			*) fail "BENCH_DEVICES: no device '$dev' (disk, delay, zerolog)" ;;
+			*) fail "BENCH_DEVICES: no device '$dev' (disk, delay, zerolog, group)" ;;
 			esac
 			for w in $WORKLOADS; do
 				[ "$w" = ext4-smallfiles ] && mkfs.ext4 -q -E nodiscard $data
@@ -159,7 +166,7 @@ for round in $(seq "$rounds"); do
 			[ "$dev" = delay ] && dmsetup remove slowdata
 			[ "$dev" = zerolog ] && dmsetup remove zerolog
 		done
-		data=$disk log=$vdb
+		data=$disk log=$vdb group_opt=
 		memory_burst "$target"
 		[ "$target" = linear ] || unload_target "$target"
 	done

@@ -16,9 +16,13 @@ use crate::abstractions::page::{noio_scope, PageBuf, PageReserve, ReservedPage, 
 use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use crate::abstractions::time::Stamp;
 use crate::append::LogEnd;
-use crate::logformat::{EntryHeader, Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
+use crate::group::GroupRef;
+use crate::logformat::{
+    group_tag, group_tag_offset, group_trailer, group_trailer_offset, EntryHeader, GroupStamp,
+    Super, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET,
+};
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::alloc::{
     flags::{GFP_ATOMIC, GFP_KERNEL},
     KVec,
@@ -48,6 +52,13 @@ pub(crate) struct PendingBlock {
     /// A discard that later writes durable at completion covered entirely
     /// before it became durable: it is not logged.
     superseded: bool,
+    /// In a group: the number the entry took in the group's order when it
+    /// became durable (0 until then). Set under the queue lock, on lists
+    /// where the block is shared, hence atomic.
+    group_seq: AtomicU64,
+    /// In a group, for a plain write: the number its completion took (0
+    /// for any other entry).
+    group_completed: u64,
     /// The entry's header sector, once the thread writes it.
     header_page: Option<ReservedPage>,
     /// The log the entry is being written to, while its bios are in
@@ -78,6 +89,8 @@ impl PendingBlock {
                 mark,
                 seq: 0,
                 superseded: false,
+                group_seq: AtomicU64::new(0),
+                group_completed: 0,
                 header_page: None,
                 log: None,
             },
@@ -142,6 +155,8 @@ impl PendingBlock {
                 mark: KVec::new(),
                 seq: self.seq,
                 superseded: false,
+                group_seq: AtomicU64::new(0),
+                group_completed: self.group_completed,
                 header_page: None,
                 log: None,
             }));
@@ -220,6 +235,8 @@ pub(crate) struct Queues {
     super_behind_since: Option<Stamp>,
     /// Next free 512-byte sector of the log device.
     next_sector: u64,
+    /// The group whose order the entries take a place in, if any.
+    group: Option<GroupRef>,
     /// Size of the log device in 512-byte sectors.
     end_sector: u64,
     /// Data bytes copied for completed writes that the thread has not
@@ -233,6 +250,11 @@ impl Queues {
     pub(crate) fn completed_plain(&mut self, mut block: Pin<UniqueArc<Block>>) {
         self.completed += 1;
         block.as_mut().value_mut().seq = self.completed;
+        if let Some(g) = &self.group {
+            // From now on it may be on the device, until a flush makes it
+            // so for certain: a crash in between may or may not keep it.
+            block.as_mut().value_mut().group_completed = g.next_seq();
+        }
         self.held += block.data_len();
         self.unflushed.push_back(block.into());
     }
@@ -247,16 +269,38 @@ impl Queues {
     /// replay to any later point finds what the device held. Fails, with
     /// the block not queued, only when that needs memory it cannot get.
     pub(crate) fn completed_durable(&mut self, block: Pin<UniqueArc<Block>>) -> Result {
+        // In a group, this event's number first: the writes whose data it
+        // replaces hold its data from this event on.
+        let number = self.group.as_ref().map(|g| g.next_seq());
         if block.header.nr_sectors != 0 && self.unflushed.iter().any(|a| a.overlaps(&block)) {
-            self.supersede(&block)?;
+            self.supersede(&block, number)?;
         }
         self.held += block.data_len();
-        self.logging.push_back(block.into());
+        self.queue_numbered(block.into(), number);
         Ok(())
     }
 
-    /// Rebuilds `unflushed` with every block `by` overlaps superseded.
-    fn supersede(&mut self, by: &PendingBlock) -> Result {
+    /// Every block goes on `logging` here, at the moment it becomes
+    /// durable: in a group, that moment takes its place in the group's
+    /// order, under this lock, so the log's order and the group's agree.
+    fn queue_durable(&mut self, block: ListArc<Block>) {
+        let number = self.group.as_ref().map(|g| g.next_seq());
+        self.queue_numbered(block, number);
+    }
+
+    /// [`Queues::queue_durable`] with the group number taken already.
+    fn queue_numbered(&mut self, block: ListArc<Block>, number: Option<u64>) {
+        if let Some(n) = number {
+            block.group_seq.store(n, Ordering::Relaxed);
+        }
+        self.logging.push_back(block);
+    }
+
+    /// Rebuilds `unflushed` with every block `by` overlaps superseded. In
+    /// a group, `number` is `by`'s event: a write that takes in its data
+    /// could be on the device as logged only from then on, so that is the
+    /// completion it records.
+    fn supersede(&mut self, by: &PendingBlock, number: Option<u64>) -> Result {
         let mut kept = List::new();
         let mut result = Ok(());
         while let Some(a) = self.unflushed.pop_front() {
@@ -271,6 +315,10 @@ impl Queues {
             };
             match a.as_mut().value_mut().supersede_with(by) {
                 Ok(tail) => {
+                    let a_mut = a.as_mut().value_mut();
+                    if let (Some(n), Some(_)) = (number, &a_mut.data) {
+                        a_mut.group_completed = a_mut.group_completed.max(n);
+                    }
                     kept.push_back(a.into());
                     if let Some(tail) = tail {
                         match ListNode::new(tail, GFP_ATOMIC) {
@@ -301,7 +349,7 @@ impl Queues {
     /// reordered and target-issued flushes all keep durability order.
     pub(crate) fn flushed(&mut self, cut: u64, entry: ListArc<Block>) {
         self.durable_to(cut);
-        self.logging.push_back(entry);
+        self.queue_durable(entry);
     }
 
     fn durable_to(&mut self, cut: u64) {
@@ -310,7 +358,7 @@ impl Queues {
                 self.unflushed.push_front(b);
                 break;
             }
-            self.logging.push_back(b);
+            self.queue_durable(b);
         }
     }
 
@@ -320,6 +368,9 @@ impl Queues {
         self.logged_entries = end.entries;
         self.super_entries = end.entries;
         self.next_sector = end.next_sector;
+        if let Some(g) = &self.group {
+            g.continue_after(end.last_group_seq);
+        }
     }
 
     /// Entries logged so far (`dmsetup status`).
@@ -422,6 +473,9 @@ pub(crate) struct Shared {
     /// log2 of `sector_factor`: the map path shifts instead of dividing, so
     /// it has no division-by-zero panic path.
     pub(crate) sector_shift: u32,
+    /// The group the log is in (`group:<name>`), whose name its super
+    /// block carries.
+    pub(crate) group: Option<GroupRef>,
 }
 
 /// The private bio set of [`Shared::bios`]: made first, for the reads of
@@ -446,6 +500,7 @@ impl Shared {
         sector_size: u32,
         append: Option<LogEnd>,
         max_held: u64,
+        group: Option<GroupRef>,
     ) -> Result<Arc<Shared>> {
         let flushes = IoBatch::new()?;
         let log_writes = IoBatch::new()?;
@@ -453,6 +508,9 @@ impl Shared {
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);
         let appending = append.is_some();
+        if let (Some(g), Some(end)) = (&group, &append) {
+            g.continue_after(end.last_group_seq);
+        }
         let (logged_entries, next_sector) =
             append.map_or((0, sector_factor), |e| (e.entries, e.next_sector));
         Arc::pin_init(
@@ -472,6 +530,7 @@ impl Shared {
                         next_sector,
                         end_sector,
                         held: 0,
+                        group: group.clone(),
                     },
                     "log_writes::Queues"
                 ),
@@ -490,6 +549,7 @@ impl Shared {
                 sector_size,
                 sector_factor,
                 sector_shift: sector_factor.trailing_zeros(),
+                group,
             }),
             GFP_KERNEL,
         )
@@ -675,6 +735,17 @@ fn write_entry(
 ) -> Result {
     header.write(0, &job.block.header.fields())?;
     header.write(crate::logformat::ENTRY_LEN, &job.block.mark)?;
+    if s.group.is_some() {
+        let seq = job.block.group_seq.load(Ordering::Relaxed);
+        let completed = match job.block.group_completed {
+            0 => seq,
+            c => c,
+        };
+        header.write(
+            group_trailer_offset(s.sector_size),
+            &group_trailer(GroupStamp { seq, completed }),
+        )?;
+    }
     // Off every list and never shared, so held alone.
     let mut block = ListNode::into_unique(job.block).ok_or(EINVAL)?;
     block.as_mut().value_mut().header_page = Some(header);
@@ -745,6 +816,10 @@ fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
         }
         .fields(),
     )?;
+    if let Some(g) = &s.group {
+        let tag = group_tag(g.name()).map_err(|_| EINVAL)?;
+        page.write(group_tag_offset(s.sector_size), &tag)?;
+    }
     let page = Arc::new(page, GFP_KERNEL)?;
     let ss = s.sector_size as usize;
     // Durable: C never flushes the log device, so after a crash its super

@@ -6,7 +6,9 @@
 //! Safe code on top of the abstractions.
 
 use crate::abstractions::device_mapper::{dm_warn, Args};
+use crate::logformat::{valid_group_name, GROUP_NAME_MAX};
 use core::fmt::Write;
+use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::c_str;
 use kernel::str::CStr;
 
@@ -21,6 +23,9 @@ pub(crate) struct Options {
     /// `max_held_mb:<N>`: the bound on memory held for completed writes
     /// not yet logged, in MiB (0: no bound, like C); `None` when not given.
     pub(crate) max_held_mb: Option<u64>,
+    /// `group:<name>`: the group whose order of durability events this
+    /// log shares (`src/group.rs`).
+    pub(crate) group: Option<KVec<u8>>,
 }
 
 impl Options {
@@ -30,6 +35,7 @@ impl Options {
         let mut o = Options {
             append: false,
             max_held_mb: None,
+            group: None,
         };
         if args.len() == 2 {
             return Ok(o);
@@ -53,9 +59,22 @@ impl Options {
                         return Err(c_str!("Invalid max_held_mb value"));
                     }
                 }
+            } else if let (Some(name), None) = (arg.strip_prefix("group:"), &o.group) {
+                if !valid_group_name(name.as_bytes()) {
+                    dm_warn!(
+                        "Invalid group name '{}' (1 to {} letters, digits, '_', '-' or '.')",
+                        name,
+                        GROUP_NAME_MAX
+                    );
+                    return Err(c_str!("Invalid group name"));
+                }
+                let mut v = KVec::new();
+                v.extend_from_slice(name.as_bytes(), GFP_KERNEL)
+                    .map_err(|_| c_str!("Cannot allocate context"))?;
+                o.group = Some(v);
             } else {
                 dm_warn!(
-                    "Unknown or repeated optional argument '{}' (known: append, max_held_mb:<MiB>)",
+                    "Unknown or repeated optional argument '{}' (known: append, max_held_mb:<MiB>, group:<name>)",
                     arg
                 );
                 return Err(c_str!("Unknown optional argument"));
@@ -72,7 +91,9 @@ impl Options {
     /// Appends ` <#opt_args> <opt>...` for `dmsetup table`, or nothing when
     /// no option was given (the table then reads like C's).
     pub(crate) fn write_table(&self, out: &mut impl Write) -> core::fmt::Result {
-        let n = usize::from(self.append) + usize::from(self.max_held_mb.is_some());
+        let n = usize::from(self.append)
+            + usize::from(self.max_held_mb.is_some())
+            + usize::from(self.group.is_some());
         if n == 0 {
             return Ok(());
         }
@@ -82,6 +103,10 @@ impl Options {
         }
         if let Some(mb) = self.max_held_mb {
             write!(out, " max_held_mb:{mb}")?;
+        }
+        if let Some(name) = &self.group {
+            // Valid names are ASCII.
+            write!(out, " group:{}", core::str::from_utf8(name).unwrap_or("?"))?;
         }
         Ok(())
     }

@@ -13,9 +13,17 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
 use kernel::error::VTABLE_DEFAULT_ERROR;
-use kernel::error::{code::EBUSY, to_result, Error, Result};
+use kernel::error::{
+    code::{EBUSY, ENODEV},
+    to_result, Error, Result,
+};
+use kernel::new_spinlock;
 use kernel::prelude::vtable;
+// `__pinned_init`, until the kernel's build hid it for `raw_try_init`.
+#[cfg(not(lw_pin_init_raw_try_init))]
+use kernel::prelude::PinInit;
 use kernel::str::CStr;
+use kernel::sync::{Arc, SpinLock};
 // Where the kernel's `CStr` is core's, its kernel methods are a trait's.
 #[cfg(lw_cstr_core)]
 use kernel::str::CStrExt;
@@ -55,10 +63,15 @@ pub(crate) trait Target: Sized + Send + Sync + 'static {
     /// State a bio carries from `map` to `end_io` (`dm_per_bio_data`);
     /// dropped in `end_io`'s context, which may be an interrupt.
     type PerBio: Send;
+    /// State every table of the type shares (what a C target keeps in
+    /// module globals), given when the type is registered and reached from
+    /// [`CtrContext::type_data`]; tables keep it alive as long as they hold
+    /// it.
+    type TypeData: Send + Sync + 'static;
 
     /// Builds the target from the table line's arguments (`ctr`). On error,
     /// set the message with [`CtrContext::set_error`].
-    fn ctr(ctx: &mut CtrContext<'_>, args: &Args<'_>) -> Result<Self>;
+    fn ctr(ctx: &mut CtrContext<'_, Self>, args: &Args<'_>) -> Result<Self>;
     /// Maps one bio; `pb` is `None` on entry.
     fn map<'a>(&'a self, bio: &mut Bio, pb: &mut Option<Self::PerBio>) -> MapResult<'a>;
     /// Called when a mapped bio completes, with what `map` left in `pb`,
@@ -292,15 +305,22 @@ impl Drop for OwnDevice {
 ///
 /// `ti` is the target dm is constructing, valid and ours alone (no other
 /// callback runs on it before `ctr` returns) for `'a`.
-pub(crate) struct CtrContext<'a> {
+pub(crate) struct CtrContext<'a, T: Target> {
     ti: *mut bindings::dm_target,
+    type_data: Option<Arc<T::TypeData>>,
     /// The devices got for this target, which `dtr` (or a failed `ctr`)
     /// puts.
     devices: KVec<*mut bindings::dm_dev>,
     _p: PhantomData<&'a mut bindings::dm_target>,
 }
 
-impl CtrContext<'_> {
+impl<T: Target> CtrContext<'_, T> {
+    /// The state shared by every table of the type ([`Target::TypeData`]);
+    /// `ENODEV` when the type's registration was dropped meanwhile.
+    pub(crate) fn type_data(&self) -> Result<Arc<T::TypeData>> {
+        self.type_data.clone().ok_or(ENODEV)
+    }
+
     fn ti(&mut self) -> &mut bindings::dm_target {
         // SAFETY: `ti` is valid and ours during `ctr`.
         unsafe { &mut *self.ti }
@@ -458,19 +478,44 @@ impl DeviceIterator<'_> {
 ///
 /// # Invariants
 ///
-/// Once `used` is set, `tt` is written only before it is registered, by
-/// the one [`Registration::new`] that set `used`; afterwards only dm
-/// changes it (its list links, under its own lock), and the callbacks in
-/// it are those of `T`.
+/// Once `used` is set, `tt` and `data` are written only before `tt` is
+/// registered, by the one [`Registration::new`] that set `used`; afterwards
+/// only dm changes `tt` (its list links, under its own lock), the callbacks
+/// in it are those of `T`, and `data` is an initialised lock, never moved
+/// (the storage is static), whose content only that lock guards. `tt` is
+/// the first field (`repr(C)`), and dm is given a pointer to the whole
+/// storage, so `ti->type` leads back to it.
+#[repr(C)]
 pub(crate) struct TargetTypeStorage<T: Target> {
     tt: Opaque<bindings::target_type>,
+    /// The tables' shared state while the type is registered. A lock, not
+    /// the state itself: a static is never dropped, so the state is taken
+    /// out (and dropped with the last table holding it) when the
+    /// registration goes; a lock needs no drop.
+    data: Opaque<SpinLock<Option<Arc<T::TypeData>>>>,
     used: AtomicBool,
     _t: PhantomData<T>,
 }
 
-// SAFETY: Shared access writes `tt` only once, by whoever claimed `used`
-// (invariant), before dm or anyone else can see it.
+// SAFETY: Shared access writes `tt` and `data` only once, by whoever
+// claimed `used` (invariant), before dm or anyone else can see them; after
+// that `data` is a lock, and what it guards is `Send` (`T::TypeData` is
+// `Send + Sync`).
 unsafe impl<T: Target> Sync for TargetTypeStorage<T> {}
+
+impl<T: Target> TargetTypeStorage<T> {
+    /// The lock around the shared state.
+    ///
+    /// # Safety
+    ///
+    /// `Registration::new` must have initialised `data` (the type was
+    /// registered, or its registration failed after that point).
+    unsafe fn data(&self) -> &SpinLock<Option<Arc<T::TypeData>>> {
+        // SAFETY: Initialised (the caller's promise), never moved or
+        // dropped (static), and only ever shared.
+        unsafe { &*self.data.get() }
+    }
+}
 
 impl<T: Target> TargetTypeStorage<T> {
     /// Storage for a target type not registered yet.
@@ -478,6 +523,7 @@ impl<T: Target> TargetTypeStorage<T> {
     pub(crate) const fn new() -> Self {
         TargetTypeStorage {
             tt: Opaque::uninit(),
+            data: Opaque::uninit(),
             used: AtomicBool::new(false),
             _t: PhantomData,
         }
@@ -496,13 +542,15 @@ pub(crate) struct Registration<T: Target + 'static> {
 }
 
 impl<T: Target + 'static> Registration<T> {
-    /// Registers target type `name` with `version`, kept in `storage`.
-    /// Fails with `EBUSY` if `storage` was registered before.
+    /// Registers target type `name` with `version`, kept in `storage`,
+    /// with `data`, the state its tables share. Fails with `EBUSY` if
+    /// `storage` was registered before (or failed to be).
     pub(crate) fn new(
         storage: &'static TargetTypeStorage<T>,
         name: &'static CStr,
         version: [u32; 3],
         module: &'static ThisModule,
+        data: Arc<T::TypeData>,
     ) -> Result<Self> {
         const {
             assert!(core::mem::align_of::<Option<T::PerBio>>() <= 8);
@@ -510,6 +558,19 @@ impl<T: Target + 'static> Registration<T> {
         if storage.used.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
+        let lock = new_spinlock!(Some(data), "dm::TargetTypeStorage::data");
+        // SAFETY: We claimed `used`, so nothing else writes `data`, and
+        // nothing reads it before `tt` is registered below. It is static,
+        // so pinned. A spin lock's initialiser cannot fail.
+        #[cfg(not(lw_pin_init_raw_try_init))]
+        unsafe {
+            lock.__pinned_init(storage.data.get())?
+        };
+        // SAFETY: As above.
+        #[cfg(lw_pin_init_raw_try_init)]
+        unsafe {
+            pin_init::raw_try_init(storage.data.get(), lock)?
+        };
         let tt = bindings::target_type {
             name: name.as_char_ptr(),
             version,
@@ -554,8 +615,17 @@ impl<T: Target + 'static> Registration<T> {
         // SAFETY: We claimed `used` above, so nothing else writes `tt`,
         // and it is not registered, so nothing reads it.
         unsafe { storage.tt.get().write(tt) };
-        // SAFETY: `tt` is a valid target type in static storage.
-        to_result(unsafe { bindings::dm_register_target(storage.tt.get()) })?;
+        // The whole storage, so that `ctr_cb` can reach `data` from
+        // `ti->type`; `tt` is at its start (`repr(C)`).
+        let whole = core::ptr::from_ref(storage)
+            .cast_mut()
+            .cast::<bindings::target_type>();
+        // SAFETY: `whole` is `tt`, a valid target type in static storage.
+        if let Err(e) = to_result(unsafe { bindings::dm_register_target(whole) }) {
+            // SAFETY: Initialised above.
+            let _data = unsafe { storage.data() }.lock().take();
+            return Err(e);
+        }
         // INVARIANT: registered.
         Ok(Registration { storage })
     }
@@ -565,6 +635,11 @@ impl<T: Target + 'static> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: Registered in `new` (invariant).
         unsafe { bindings::dm_unregister_target(self.storage.tt.get()) };
+        // Tables still holding the shared state keep it; a constructor
+        // that runs now finds none.
+        // SAFETY: Initialised before the type was registered.
+        let data = unsafe { self.storage.data() }.lock().take();
+        drop(data);
     }
 }
 
@@ -762,8 +837,14 @@ unsafe extern "C" fn ctr_cb<T: Target>(
     argc: u32,
     argv: *mut *mut kernel::ffi::c_char,
 ) -> i32 {
+    // SAFETY: dm calls `ctr_cb::<T>` only through a target type that
+    // `Registration::new` registered with a pointer to a whole, static
+    // `TargetTypeStorage<T>` (invariant).
+    let storage = unsafe { &*(*ti).type_.cast::<TargetTypeStorage<T>>() };
     let mut ctx = CtrContext {
         ti,
+        // SAFETY: `data` was initialised before the type was registered.
+        type_data: unsafe { storage.data() }.lock().clone(),
         devices: KVec::new(),
         _p: PhantomData,
     };

@@ -28,6 +28,12 @@ unload_target() {
 	esac
 }
 
+# tree_manifest DIR: the names under DIR and the checksum of every file,
+# sorted: equal for equal trees.
+tree_manifest() {
+	(cd "$1" && find . | sort && find . -type f | sort | xargs -r sha256sum)
+}
+
 # sectors DEV: size in 512-byte sectors.
 sectors() { blockdev --getsz "$1"; }
 
@@ -98,7 +104,9 @@ devno() { dmsetup info -c --noheadings -o major,minor "$1" | tr -d ' '; }
 # and its data disk (the probe), in one global order.
 TRACEFS=/sys/kernel/tracing
 
-# oracle_start TOP PROBE: trace the dm devices TOP and PROBE (names).
+# oracle_start TOP PROBE [TOP PROBE]...: trace the dm devices TOP and PROBE
+# (names), of one log-writes device or of several (a group's members: check
+# each with oracle_check_pair).
 oracle_start() {
 	[ -d $TRACEFS/events ] || mount -t tracefs tracefs $TRACEFS
 	echo 0 >$TRACEFS/tracing_on
@@ -107,7 +115,11 @@ oracle_start() {
 	echo >$TRACEFS/trace
 	t=$(devno "$1")
 	p=$(devno "$2")
-	filter="dev == $(((${t%:*} << 20) | ${t#*:})) || dev == $(((${p%:*} << 20) | ${p#*:}))"
+	filter=
+	for name in "$@"; do
+		d=$(devno "$name")
+		filter="${filter:+$filter || }dev == $(((${d%:*} << 20) | ${d#*:}))"
+	done
 	for e in block_bio_queue block_bio_complete; do
 		echo "$filter" >$TRACEFS/events/block/$e/filter
 		echo 1 >$TRACEFS/events/block/$e/enable
@@ -151,6 +163,15 @@ oracle_check() {
 			echo "oracle: trace kept on $ORACLE_KEEP (log: $1)"
 	fi
 	fail "oracle: the log on $1 is not a true durability record"
+}
+
+# oracle_check_pair LOG TOP PROBE [--partial]: as oracle_check, for the
+# log-writes device TOP over PROBE (MAJOR:MINOR, as devno printed them while
+# they existed), one of several oracle_start traced.
+oracle_check_pair() {
+	_log=$1 ORACLE_TOP=$2 ORACLE_PROBE=$3
+	shift 3
+	oracle_check "$_log" "$@"
 }
 
 # cache_toggle_start NAME: switch the write cache of dm device NAME (the

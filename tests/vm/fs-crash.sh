@@ -29,12 +29,10 @@ mkdir -p /mnt/fs /mnt/chk /tmp/manifests
 # LWLOG_MARK set: "point ext4|ext2", or "manifest DIR" to print a tree's
 # names and contents.
 cat >/tmp/fscheck.sh <<'EOF'
-set -u
-manifest() {
-	(cd "$1" && find . | sort && find . -type f | sort | xargs -r sha256sum)
-}
+. /extra/guest.sh
+set +e
 if [ "$1" = manifest ]; then
-	manifest "$2"
+	tree_manifest "$2"
 	exit
 fi
 fstype=$2
@@ -43,7 +41,7 @@ case $LWLOG_FLAGS in
 *MARK*)
 	[ -f "$m" ] || exit 0 # a mark without a manifest (mkfs, the end mark)
 	mount -t "$fstype" -o noatime "$LWLOG_DEV" /mnt/chk || exit 1
-	manifest /mnt/chk >/tmp/manifest.now
+	tree_manifest /mnt/chk >/tmp/manifest.now
 	umount /mnt/chk || exit 1
 	cmp -s /tmp/manifest.now "$m" || {
 		echo "the tree at mark $LWLOG_MARK differs from its manifest"
