@@ -143,27 +143,7 @@ pub fn oracle(
     journal: Option<&Path>,
 ) -> Result<(), Error> {
     let log = Log::open(path)?;
-    let ss = log.sector_size();
-    let factor = u64::from(ss / 512);
-    let mut entries = Vec::new();
-    for e in log.entries() {
-        let e = e?;
-        let mut hashes = Vec::new();
-        if journal.is_some() && e.touches_data() && !e.has(logformat::FLAG_DISCARD) {
-            let mut data = vec![0u8; e.bytes(ss) as usize];
-            log.read_at(&mut data, e.data_offset(ss))
-                .map_err(Error::file("cannot read", path))?;
-            hashes = data.chunks(512).map(logformat::sector_hash).collect();
-        }
-        entries.push(oracle::LogEntry {
-            index: e.index,
-            sector: e.header.sector * factor,
-            nr: e.header.nr_sectors * factor,
-            flags: e.header.flags,
-            mark: e.mark.clone(),
-            hashes,
-        });
-    }
+    let entries = oracle_entries(&log, path, journal.is_some())?;
     let journal = match journal {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(Error::file("cannot read", p))?;
@@ -171,15 +151,60 @@ pub fn oracle(
         }
         None => Default::default(),
     };
+    let events = read_trace(trace)?;
+    let r = oracle::check_with_data(&events, top, probe, &entries, complete, journal)
+        .map_err(|v| not_durable(&entries, v))?;
+    print_oracle_report(&r, events.len());
+    Ok(())
+}
+
+/// The log's entries as the oracle takes them (512-byte sectors), with
+/// the hash of each sector of a write's data if `hashes`.
+pub fn oracle_entries<S: Source>(
+    log: &Log<S>,
+    path: &Path,
+    hashes: bool,
+) -> Result<Vec<oracle::LogEntry>, Error> {
+    let ss = log.sector_size();
+    let factor = u64::from(ss / 512);
+    let mut entries = Vec::new();
+    for e in log.entries() {
+        let e = e?;
+        let mut sums = Vec::new();
+        if hashes && e.touches_data() && !e.has(logformat::FLAG_DISCARD) {
+            let mut data = vec![0u8; e.bytes(ss) as usize];
+            log.read_at(&mut data, e.data_offset(ss))
+                .map_err(Error::file("cannot read", path))?;
+            sums = data.chunks(512).map(logformat::sector_hash).collect();
+        }
+        entries.push(oracle::LogEntry {
+            index: e.index,
+            sector: e.header.sector * factor,
+            nr: e.header.nr_sectors * factor,
+            flags: e.header.flags,
+            mark: e.mark.clone(),
+            hashes: sums,
+        });
+    }
+    Ok(entries)
+}
+
+/// The block trace in the file `trace`.
+pub fn read_trace(trace: &Path) -> Result<Vec<oracle::Event>, Error> {
     let text = std::fs::read_to_string(trace).map_err(Error::file("cannot read", trace))?;
-    let events = oracle::parse_trace(&text).map_err(Error::Trace)?;
-    let r =
-        oracle::check_with_data(&events, top, probe, &entries, complete, journal).map_err(|v| {
-            if let Some(at) = v.entry {
-                print_entries_before(&entries, at);
-            }
-            Error::NotDurable(v)
-        })?;
+    oracle::parse_trace(&text).map_err(Error::Trace)
+}
+
+/// The oracle's verdict as an error, after the entries that led to it.
+pub fn not_durable(entries: &[oracle::LogEntry], v: oracle::Violation) -> Error {
+    if let Some(at) = v.entry {
+        print_entries_before(entries, at);
+    }
+    Error::NotDurable(v)
+}
+
+/// What the oracle checked, on one line.
+pub fn print_oracle_report(r: &oracle::Report, events: usize) {
     println!(
         "oracle: true durability record: {} entries ({} writes, {} discards, {} FUA, {} flushes of which {} the target's own, {} marks) against {} trace events; {} writes never became durable, {} discards superseded, data of {} writes checked",
         r.entries,
@@ -189,12 +214,11 @@ pub fn oracle(
         r.flushes,
         r.target_flushes,
         r.marks,
-        events.len(),
+        events,
         r.never_durable,
         r.superseded,
         r.data_checked
     );
-    Ok(())
 }
 
 /// The entries leading to entry `at`, on stderr: enough to look into a

@@ -187,6 +187,7 @@ impl Error {
             Error::Group(e) => match **e {
                 GroupError::NoMembers
                 | GroupError::Pairs { .. }
+                | GroupError::Devices { .. }
                 | GroupError::Twice { .. }
                 | GroupError::NoSuchMember { .. } => EXIT_USAGE,
                 _ => EXIT_BAD_LOG,

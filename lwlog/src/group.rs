@@ -32,6 +32,12 @@ pub enum GroupError {
     NoMembers,
     /// `--log` and `--target` counts differ.
     Pairs { logs: usize, targets: usize },
+    /// `group oracle`: `--log`, `--top` and `--probe` counts differ.
+    Devices {
+        logs: usize,
+        tops: usize,
+        probes: usize,
+    },
     /// A log of no group.
     NotGrouped { path: PathBuf },
     /// Two logs of different groups.
@@ -69,6 +75,10 @@ impl fmt::Display for GroupError {
             GroupError::Pairs { logs, targets } => write!(
                 f,
                 "{logs} --log and {targets} --target: give one target per log, in the same order"
+            ),
+            GroupError::Devices { logs, tops, probes } => write!(
+                f,
+                "{logs} --log, {tops} --top and {probes} --probe: give one of each per member, in the same order"
             ),
             GroupError::NotGrouped { path } => write!(
                 f,
@@ -565,10 +575,7 @@ pub fn check(
 ) -> Result<(), Error> {
     let (g, targets, copies) = pairs.open_with_scratch(scratch)?;
     let mut checker = checker(fsck, &copies, timeout)?;
-    let from = match from {
-        GroupPoint::Seq(0) => 0,
-        p => g.resolve(p)?,
-    };
+    let from = g.resolve(from)?;
     let mut replayers = g.replayers(targets);
     let is_point = |nth: u64, e: &Event| e.seq > from && at.hits(g.entry(e), nth);
     let points = (1..)
@@ -650,6 +657,9 @@ pub struct CrashOptions {
     pub seed: u64,
     /// Materialise only this state and leave it on the targets.
     pub only: Option<u64>,
+    /// Only at group points after this one (crash states of a filesystem
+    /// after its mkfs, say).
+    pub from: GroupPoint,
 }
 
 /// Which plain writes sit in each member's volatile cache as the group
@@ -712,7 +722,7 @@ impl Caches {
     }
 }
 
-/// `lwlog group crash-states`: at each group point at which some member
+/// `lwlog group crash-states`: at each group point (after `o.from`) at which some member
 /// has plain writes that completed into its volatile cache and were not
 /// durable yet, states in which every member holds what was durable then
 /// plus a random subset of its cached writes, persisted in a random order;
@@ -732,6 +742,7 @@ pub fn crash_states(
     let mut replayers = g.replayers(targets);
     let mut rng = crate::crash::StateRng::new(o.seed);
     let mut caches = Caches::new(&g);
+    let from = g.resolve(&o.from)?;
     let mut n = 0u64;
     let mut outcome = Ok(());
     let mut left_on_targets = false;
@@ -744,6 +755,9 @@ pub fn crash_states(
             break;
         }
         caches.advance(&g, e);
+        if e.seq <= from {
+            continue;
+        }
         let cache: Vec<Vec<usize>> = caches
             .cached
             .iter()
@@ -846,6 +860,111 @@ pub fn crash_states(
     Ok(())
 }
 
+/// One member for `group oracle`: its log and, in the block trace, its
+/// log-writes device and the device below it.
+pub struct OracleMember {
+    pub log: PathBuf,
+    pub top: crate::oracle::DevNo,
+    pub probe: crate::oracle::DevNo,
+}
+
+/// An entry's number and the span of the record in which it became durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timed {
+    pub seq: u64,
+    pub index: u64,
+    pub lo: u64,
+    pub hi: u64,
+}
+
+/// The group order against the record: an entry of one member that was
+/// durable for certain (`hi`) before an entry of another could have become
+/// durable (`lo`) must have the smaller number. `members[m]` are member
+/// `m`'s timed entries. Returns the first pair that breaks it: (member,
+/// entry) with the larger number, then the one with the smaller.
+pub fn order_violation(members: &[Vec<Timed>]) -> Option<((usize, Timed), (usize, Timed))> {
+    for (a, xs) in members.iter().enumerate() {
+        // Entries of member `a` by `hi`, with the largest number so far.
+        let mut by_hi: Vec<Timed> = xs.clone();
+        by_hi.sort_by_key(|x| x.hi);
+        let mut best: Vec<Timed> = Vec::with_capacity(by_hi.len());
+        for x in &by_hi {
+            let keep = match best.last() {
+                Some(b) if b.seq >= x.seq => *b,
+                _ => *x,
+            };
+            best.push(keep);
+        }
+        for (b, ys) in members.iter().enumerate() {
+            if a == b {
+                continue;
+            }
+            for y in ys {
+                // Entries of `a` durable for certain before `y` could be.
+                let n = by_hi.partition_point(|x| x.hi < y.lo);
+                if n > 0 && best[n - 1].seq > y.seq {
+                    return Some(((a, best[n - 1]), (b, *y)));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `lwlog group oracle`: each member's log against the block trace (as
+/// `lwlog oracle`), then the group's order against the same trace (see
+/// [`order_violation`]).
+pub fn oracle(members: &[OracleMember], trace: &Path, complete: bool) -> Result<(), Error> {
+    let paths: Vec<PathBuf> = members.iter().map(|m| m.log.clone()).collect();
+    let g = Group::open(&paths)?;
+    let events = crate::commands::read_trace(trace)?;
+    let mut timed = Vec::new();
+    for (m, member) in g.members.iter().zip(members) {
+        let entries = crate::commands::oracle_entries(&m.log, &m.path, false)?;
+        let r = crate::oracle::check(&events, member.top, member.probe, &entries, complete)
+            .map_err(|v| crate::commands::not_durable(&entries, v))?;
+        crate::commands::print_oracle_report(&r, events.len());
+        timed.push(
+            r.moments
+                .iter()
+                .filter_map(|t| {
+                    let e = m.entries.iter().find(|e| e.index == t.index)?;
+                    Some(Timed {
+                        seq: e.group?.seq,
+                        index: t.index,
+                        lo: t.lo,
+                        hi: t.hi,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    if let Some(((a, x), (b, y))) = order_violation(&timed) {
+        return Err(Error::NotDurable(crate::oracle::Violation {
+            entry: Some(y.index),
+            why: format!(
+                "member {b} ({}) entry {} has group number {}, but became durable only after \
+                 {} in the record, when member {a} ({}) entry {} with the larger number {} was \
+                 durable already (by {})",
+                g.members[b].path.display(),
+                y.index,
+                y.seq,
+                y.lo,
+                g.members[a].path.display(),
+                x.index,
+                x.seq,
+                x.hi
+            ),
+        }));
+    }
+    let pairs: usize = timed.iter().map(Vec::len).sum();
+    println!(
+        "oracle: the group's order agrees with the record: {} members, {pairs} entries timed",
+        g.members.len()
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -868,5 +987,40 @@ mod tests {
         for bad in ["", "seq:", "seq:-1", "entry:1", "entry:a:1", "12"] {
             assert!(parse_point(bad).is_err(), "{bad}");
         }
+    }
+
+    fn t(seq: u64, lo: u64, hi: u64) -> Timed {
+        Timed {
+            seq,
+            index: seq,
+            lo,
+            hi,
+        }
+    }
+
+    #[test]
+    fn order_follows_the_record() {
+        // Member 0 durable by 10 and by 30; member 1 from 20 and from 40.
+        let good = [
+            vec![t(1, 5, 10), t(3, 25, 30)],
+            vec![t(2, 20, 22), t(4, 40, 41)],
+        ];
+        assert_eq!(order_violation(&good), None);
+        // Overlapping spans order nothing: either number is right.
+        let overlap = [vec![t(2, 5, 25)], vec![t(1, 20, 22)]];
+        assert_eq!(order_violation(&overlap), None);
+        // Member 1's entry became durable after 20, member 0's was by 10,
+        // yet member 1's has the smaller number.
+        let bad = [vec![t(5, 5, 10)], vec![t(4, 20, 22)]];
+        assert_eq!(
+            order_violation(&bad),
+            Some(((0, t(5, 5, 10)), (1, t(4, 20, 22))))
+        );
+        // The largest number among the earlier entries is the one compared.
+        let bad = [vec![t(1, 1, 2), t(9, 3, 4), t(2, 5, 6)], vec![t(8, 50, 60)]];
+        assert_eq!(
+            order_violation(&bad),
+            Some(((0, t(9, 3, 4)), (1, t(8, 50, 60))))
+        );
     }
 }

@@ -387,6 +387,9 @@ enum GroupCmd {
         /// Only materialise state N and leave it on the targets.
         #[arg(long, value_name = "N", conflicts_with = "fsck")]
         only: Option<u64>,
+        /// Only at group points after this one, as for `group check`.
+        #[arg(long, value_parser = group::parse_point, default_value = "seq:0")]
+        from: group::GroupPoint,
         /// Check command run on each state, as for `group check` (also sees
         /// LWLOG_STATE).
         #[arg(long)]
@@ -403,6 +406,28 @@ enum GroupCmd {
             requires = "fsck"
         )]
         timeout: Option<Duration>,
+    },
+    /// The durability oracle for a group: each member's log against the
+    /// block trace (as `oracle`), then the group's order against it: an
+    /// entry of one member durable for certain before an entry of another
+    /// could have become durable must have the smaller number.
+    #[command(after_help = EXIT_HELP)]
+    Oracle {
+        /// Text of tracefs' `trace` with every member's devices traced.
+        #[arg(long)]
+        trace: PathBuf,
+        /// A member's log; repeat for each member.
+        #[arg(long = "log", value_name = "LOG", required = true)]
+        logs: Vec<PathBuf>,
+        /// The member's log-writes device, MAJOR:MINOR, in --log order.
+        #[arg(long = "top", value_parser = parse_devno, required = true)]
+        tops: Vec<(u32, u32)>,
+        /// The device below it, MAJOR:MINOR, in --log order.
+        #[arg(long = "probe", value_parser = parse_devno, required = true)]
+        probes: Vec<(u32, u32)>,
+        /// The logs were cut short: do not require every durable write.
+        #[arg(long)]
+        partial: bool,
     },
 }
 
@@ -651,12 +676,40 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
                 scratch,
                 *timeout,
             ),
+            GroupCmd::Oracle {
+                trace,
+                logs,
+                tops,
+                probes,
+                partial,
+            } => {
+                if logs.len() != tops.len() || logs.len() != probes.len() {
+                    return Err(group::GroupError::Devices {
+                        logs: logs.len(),
+                        tops: tops.len(),
+                        probes: probes.len(),
+                    }
+                    .into());
+                }
+                let members: Vec<group::OracleMember> = logs
+                    .iter()
+                    .zip(tops)
+                    .zip(probes)
+                    .map(|((log, &top), &probe)| group::OracleMember {
+                        log: log.clone(),
+                        top,
+                        probe,
+                    })
+                    .collect();
+                group::oracle(&members, trace, !partial)
+            }
             GroupCmd::CrashStates {
                 pairs,
                 per_point,
                 max_states,
                 seed,
                 only,
+                from,
                 fsck,
                 scratch,
                 timeout,
@@ -667,6 +720,7 @@ fn run(cmd: &Cmd) -> Result<(), Error> {
                     max_states: *max_states,
                     seed: *seed,
                     only: *only,
+                    from: from.clone(),
                 },
                 fsck.as_deref(),
                 scratch,

@@ -262,6 +262,23 @@ pub struct Report {
     pub superseded: usize,
     /// Writes whose logged data was checked against the journal.
     pub data_checked: usize,
+    /// For each write, FUA and mark entry, the span of the record in which
+    /// the target must have taken its place in the log (see [`Moment`]).
+    pub moments: Vec<Moment>,
+}
+
+/// When, in the record's clock, an entry became durable as the target saw
+/// it: no earlier than `lo`, no later than `hi`. For a plain write, between
+/// the first flush that can have made it durable completing below the
+/// target (`d_min`) and one the filesystem sent after it completing above
+/// it (`d_max`); for a FUA write, between its completions below and above
+/// the target; for a mark, inside its `lwmark-begin`/`-end` markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moment {
+    /// The log entry's index.
+    pub index: u64,
+    pub lo: u64,
+    pub hi: u64,
 }
 
 /// The first way the log departs from the record.
@@ -834,6 +851,16 @@ pub fn check_with_data(
                 report.fua += 1;
                 window = Some((w.c_probe, w.c_top));
             }
+            let (lo, hi) = if e.flags & FLAG_FUA != 0 {
+                (w.c_probe, w.c_top)
+            } else {
+                (w.d_min, w.d_max)
+            };
+            report.moments.push(Moment {
+                index: e.index,
+                lo,
+                hi,
+            });
         }
         if is_flush {
             report.flushes += 1;
@@ -846,12 +873,16 @@ pub fn check_with_data(
         }
         if is_mark {
             report.marks += 1;
-            window = Some(
-                windows
-                    .get_mut(&e.mark)
-                    .and_then(|q| q.pop_front())
-                    .unwrap_or((0, NEVER)),
-            );
+            let (lo, hi) = windows
+                .get_mut(&e.mark)
+                .and_then(|q| q.pop_front())
+                .unwrap_or((0, NEVER));
+            window = Some((lo, hi));
+            report.moments.push(Moment {
+                index: e.index,
+                lo,
+                hi,
+            });
         }
         let Some((w_lo, w_hi)) = window else {
             continue;

@@ -328,6 +328,21 @@ fn crash_states_add_only_writes_then_in_a_cache() {
     assert_eq!(b_seen.into_iter().collect::<Vec<_>>(), [0, 2], "{states}");
     // Every state undone: the targets end as the logs do.
     assert_eq!((sectors(&t0), sectors(&t1)), ([1, 0, 0], [2, 3, 0]));
+    // Only after point 4: the states of point 5.
+    let (t0, t1) = (zeroed(), zeroed());
+    let (code, out, err) = members(
+        "crash-states",
+        [&m0, &m1],
+        [&t0, &t1],
+        &["--per-point", "3", "--from", "seq:4"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("state ")).count(),
+        3,
+        "{out}"
+    );
+    assert!(out.starts_with("state 0 at group point 5:"), "{out}");
     // One state, left on the targets.
     let (t0, t1) = (zeroed(), zeroed());
     let (code, out, err) = members(
