@@ -106,7 +106,7 @@ TRACEFS=/sys/kernel/tracing
 
 # oracle_start TOP PROBE [TOP PROBE]...: trace the dm devices TOP and PROBE
 # (names), of one log-writes device or of several (a group's members: check
-# each with oracle_check_pair).
+# them with oracle_check_group).
 oracle_start() {
 	[ -d $TRACEFS/events ] || mount -t tracefs tracefs $TRACEFS
 	echo 0 >$TRACEFS/tracing_on
@@ -165,13 +165,19 @@ oracle_check() {
 	fail "oracle: the log on $1 is not a true durability record"
 }
 
-# oracle_check_pair LOG TOP PROBE [--partial]: as oracle_check, for the
-# log-writes device TOP over PROBE (MAJOR:MINOR, as devno printed them while
-# they existed), one of several oracle_start traced.
-oracle_check_pair() {
-	_log=$1 ORACLE_TOP=$2 ORACLE_PROBE=$3
-	shift 3
-	oracle_check "$_log" "$@"
+# oracle_check_group LOG TOP PROBE [LOG TOP PROBE]...: the logs of a
+# group's members, each against the trace (as oracle_check) and the
+# group's order against it; TOP and PROBE are MAJOR:MINOR, as devno
+# printed them while the devices existed (oracle_start traced them all).
+oracle_check_group() {
+	_args=
+	while [ $# -ge 3 ]; do
+		_args="$_args --log $1 --top $2 --probe $3"
+		shift 3
+	done
+	# shellcheck disable=SC2086
+	lwlog group oracle --trace /tmp/trace.txt $_args ||
+		fail "oracle: the group's logs are not a true durability record"
 }
 
 # cache_toggle_start NAME: switch the write cache of dm device NAME (the

@@ -5,25 +5,32 @@
 #    whole group, append to a group's logs (and refused across groups), and
 #    the order: a write submitted after a write to another member became
 #    durable comes later in the group's order (dependent writes, alternating
-#    between members), members written at once keep a valid group.
+#    between members), members written at once keep a valid group; the
+#    logs and the group's order pass the durability oracle (lwlog group
+#    oracle: an entry durable for certain before another member's entry
+#    could be durable has the smaller number).
 # 2. Filesystems on two members of one group: XFS with an external log,
 #    ext4 with an external journal and btrfs RAID1 (data and metadata
-#    mirrored on both), each running a seeded file workload with
-#    group marks and a manifest of the tree at each. Each member's log passes
-#    the durability oracle; lwlog group check replays both logs together,
-#    group point by group point, and every state must mount (log recovery
-#    across both devices) and pass the filesystem's checker (xfs_repair -n,
-#    e2fsck -fn, a read-only scrub of both mirrors), and at each mark the
-#    tree must equal its manifest.
+#    mirrored on both), each running a seeded file workload with group
+#    marks and a manifest of the tree at each. Each member's log, and the
+#    group's order, pass the durability oracle; lwlog group check replays
+#    both logs together, group point by group point, and every state must
+#    mount (log recovery across both devices) and pass the filesystem's
+#    checker (xfs_repair -n, e2fsck -fn, a read-only scrub of both
+#    mirrors), and at each mark the tree must equal its manifest; and
+#    crash states across both devices (what was durable at a group point
+#    plus some of each device's cached writes) must check clean too.
 # 3. Negative control: the same logs replayed to independent points, as one
 #    log per device allows, must give a state the checker rejects.
 # GROUP_MAX_CHECKS bounds the FUA and flush points checked per filesystem
-# (default 25); GROUP_FS picks filesystems (default "xfs ext4 btrfs").
+# (default 25), GROUP_CRASH_STATES the crash states (default 8); GROUP_FS
+# picks filesystems (default "xfs ext4 btrfs").
 # vm-run: --disks 2 --disk-size 2G --timeout 3000
 . /extra/guest.sh
 
 MiB=2048
 max_checks=${GROUP_MAX_CHECKS:-25}
+crash_states=${GROUP_CRASH_STATES:-8}
 # slice NAME DEV START SIZE: dm-linear over SIZE MiB of DEV from START MiB.
 slice() {
 	dmsetup create "$1" --table "0 $(($4 * MiB)) linear $2 $(($3 * MiB))"
@@ -68,6 +75,10 @@ dmsetup create bad --table "0 $((64 * MiB)) log-writes /dev/mapper/da $la 2 grou
 dmesg | grep -q "Invalid group name 'bad/name'" || fail "the kernel log does not name the bad group name"
 member A /dev/mapper/da $la g
 member B /dev/mapper/db $lb g
+# The block trace of both members and the devices below them: each log,
+# and the group's order, against what really happened.
+oracle_start A da B db
+tops="$(devno A) $(devno da) $(devno B) $(devno db)"
 dmsetup table A | grep -q " 1 group:g\$" || fail "dmsetup table does not echo the group: $(dmsetup table A)"
 
 step "marks of a grouped log are 24 bytes shorter"
@@ -103,6 +114,9 @@ for d in A B; do
 done
 for p in $pids; do wait "$p" || fail "writing to both members at once failed"; done
 dmsetup remove A B
+oracle_stop
+set -- $tops
+oracle_check_group $la "$1" "$2" $lb "$3" "$4"
 
 lwlog group verify $la $lb || fail "the members' logs are not one group's"
 # Each dependent write comes after the one it depended on: A's block i,
@@ -273,8 +287,7 @@ fs_group() {
 	dmsetup remove g0 g1
 	oracle_stop
 	set -- $tops
-	oracle_check_pair /dev/mapper/l0 "$1" "$2"
-	oracle_check_pair /dev/mapper/l1 "$3" "$4"
+	oracle_check_group /dev/mapper/l0 "$1" "$2" /dev/mapper/l1 "$3" "$4"
 	lwlog group verify /dev/mapper/l0 /dev/mapper/l1 || fail "the $fs logs are not one group's"
 	pairs="--log /dev/mapper/l0 --target /dev/mapper/r0 --log /dev/mapper/l1 --target /dev/mapper/r1"
 
@@ -292,6 +305,18 @@ fs_group() {
 	for p in 1 2 3; do
 		[ -f /tmp/manifests/phase$p.checked ] || fail "mark phase$p was not checked"
 	done
+
+	step "$fs: crash states across both devices, from mkfs on (at most $crash_states)"
+	for i in 0 1; do blkdiscard /dev/mapper/r$i; done
+	# shellcheck disable=SC2086
+	lwlog group crash-states $pairs --from mark:mkfs --per-point 1 --max-states "$crash_states" \
+		--scratch /dev/mapper/s0 --scratch /dev/mapper/s1 --fsck "sh /tmp/gcheck.sh point $fs" \
+		>/tmp/states.out || {
+		tail -5 /tmp/states.out
+		fail "a crash state across the $fs members does not check clean"
+	}
+	tail -1 /tmp/states.out
+	grep -q "^state $((crash_states - 1)) " /tmp/states.out || fail "fewer than $crash_states crash states"
 
 	step "$fs negative control: the members at independent points"
 	# What each member holds at each group mark, in entries.
