@@ -242,6 +242,15 @@ impl LogWrites {
         };
         let block = PendingBlock::new_block(header, None, mark)?;
         let mut q = self.shared.q.lock();
+        if q.lifecycle == Lifecycle::Loaded {
+            // dm sends messages to a new table from the moment it swaps it
+            // in, before its preresume: where our log goes on is not known
+            // yet (`append` finds the end only then) and the log device
+            // may still hold the replaced table's last entries. The
+            // device is suspended: nothing is lost by asking again.
+            dm_warn!("Mark rejected: the table is not resumed yet");
+            return Err(EAGAIN);
+        }
         q.completed_durable(block)?;
         self.shared.work.notify_all();
         if q.lifecycle == Lifecycle::Suspended {

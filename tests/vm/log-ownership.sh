@@ -12,7 +12,11 @@
 # 5. `append` refuses a log whose super block lags behind valid entries
 #    (a crash copy) instead of overwriting them;
 # 6. an `append` walk over a hostile log of a million counted entries can be
-#    interrupted and is refused.
+#    interrupted and is refused;
+# 7. marks sent while a reload with `1 append` resumes (the new table is
+#    live but has not found the log's end yet: its walk of a long log takes
+#    a while) are either refused with EAGAIN or in the log, in order, and
+#    nothing the old table logged after the reload is overwritten.
 # Each also runs on the C target where it shows a difference (README).
 # vm-run: --disks 4 --disk-size 128M --timeout 900
 . /extra/guest.sh
@@ -162,6 +166,43 @@ took=$(($(date +%s) - start))
 dmsetup remove lw3
 echo "refused after ${took}s"
 [ $took -le 6 ] || fail "the append walk was not interrupted ($took s)"
+
+step "7. marks while a reload with append resumes"
+blkdiscard $data
+blkdiscard $log
+create_lw lw $data $log
+# 8192 entries: the new table's walk reads each header, which takes long
+# enough for many marks to arrive meanwhile.
+/usr/sbin/dd if=/tmp/pattern of=/dev/mapper/lw bs=512 count=8192 oflag=direct conv=fsync status=none
+dmsetup message lw 0 mark filled
+dmsetup reload lw --table "0 $n log-writes $data $log 1 append"
+# Logged by the old table after the new one's constructor walked the log.
+write 300 32 dsync
+dmsetup message lw 0 mark before-resume
+dmsetup resume lw &
+resume_pid=$!
+accepted= refused=0 i=0
+while kill -0 $resume_pid 2>/dev/null; do
+	if dmsetup message lw 0 mark "r$i" 2>/tmp/mark.err; then
+		accepted="$accepted r$i"
+	elif grep -q "Resource temporarily unavailable" /tmp/mark.err; then
+		refused=$((refused + 1))
+	else
+		fail "mark r$i failed: $(cat /tmp/mark.err)"
+	fi
+	i=$((i + 1))
+done
+wait $resume_pid || fail "resume with append failed"
+[ $i -gt 0 ] || fail "no mark was sent while the resume ran"
+write 600 16 dsync
+dmsetup message lw 0 mark last
+dmsetup remove lw
+echo "marks during the resume: $(echo $accepted | wc -w) accepted, $refused refused"
+lwlog verify $log || fail "the log does not verify after marks during the resume"
+marks=$(lwlog list --flag mark $log | sed 's/.*mark "\([^"]*\)"/\1/' | tr '\n' ' ')
+[ "$marks" = "filled before-resume$accepted last dm-log-writes-end " ] ||
+	fail "marks in the log: '$marks'; accepted: 'filled before-resume$accepted last dm-log-writes-end'"
+replay_matches $log $replay $data "" "the log with marks during the resume"
 
 unload_target rust
 echo PASS
