@@ -30,7 +30,9 @@
 //!
 //! The probe's write cache may be switched while writes run, between
 //! `lwcache wt-begin`/`wt-end` and `lwcache wb-begin`/`wb-end` markers
-//! around each switch to write through and back. While the probe has no
+//! around each switch to write through and back; a marker may end in the
+//! device it is about (`lwcache wt-begin 253:4`), and then applies to that
+//! probe only (a trace of several devices). While the probe has no
 //! write cache, its writes are durable at completion and the block layer
 //! completes flushes sent to it at once, without a trace event; around a
 //! switch either mode may hold, and the oracle accepts both.
@@ -415,14 +417,21 @@ struct CacheModes {
 }
 
 impl CacheModes {
-    fn from_markers(events: &[Event]) -> CacheModes {
+    fn from_markers(events: &[Event], probe: DevNo) -> CacheModes {
         let mut m = CacheModes::default();
         let (mut begin, mut end) = (None, None);
+        let probe = format!(" {}:{}", probe.0, probe.1);
         for ev in events {
             let Event::Marker { t, text } = ev else {
                 continue;
             };
-            match text.as_str() {
+            // A marker about another device is not about this probe.
+            let text = match text.strip_suffix(probe.as_str()) {
+                Some(t) => t,
+                None if text.matches(' ').count() > 1 => continue,
+                None => text.as_str(),
+            };
+            match text {
                 "lwcache wt-begin" => begin = Some(*t),
                 "lwcache wt-end" => end = Some(*t),
                 "lwcache wb-begin" => {
@@ -531,7 +540,7 @@ fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
     for t in top_fua.values_mut() {
         t.sort_unstable();
     }
-    let cache = CacheModes::from_markers(events);
+    let cache = CacheModes::from_markers(events, probe);
     let writes = probe_writes
         .into_iter()
         .map(|(discard, sector, nr, fua, c)| {
@@ -1569,6 +1578,20 @@ mod tests {
             .cloned()
             .collect();
         assert!(check(&plain, TOP, PROBE, &good, true).is_err());
+        // Markers naming this probe count; naming another device, not.
+        let named = |dev: DevNo| -> Vec<Event> {
+            ev.iter()
+                .map(|e| match e {
+                    Event::Marker { t, text } if text.starts_with("lwcache") => Event::Marker {
+                        t: *t,
+                        text: format!("{text} {}:{}", dev.0, dev.1),
+                    },
+                    e => e.clone(),
+                })
+                .collect()
+        };
+        check(&named(PROBE), TOP, PROBE, &good, true).unwrap();
+        assert!(check(&named((253, 9)), TOP, PROBE, &good, true).is_err());
     }
 
     #[test]

@@ -182,19 +182,21 @@ oracle_check_group() {
 
 # cache_toggle_start NAME: switch the write cache of dm device NAME (the
 # probe) off and on, every 0.2 and 0.3 s, between the `lwcache` trace
-# markers the oracle reads; cache_toggle_stop ends with it on.
+# markers the oracle reads (naming the probe: other probes in the same
+# trace keep their cache); cache_toggle_stop ends with it on.
 cache_toggle_start() {
 	wc=/sys/block/dm-$(dmsetup info -c --noheadings -o minor "$1" | tr -d ' ')/queue/write_cache
+	_dev=$(devno "$1")
 	rm -f /tmp/stop-cache
 	(
 		while [ ! -e /tmp/stop-cache ]; do
-			echo "lwcache wt-begin" >$TRACEFS/trace_marker
+			echo "lwcache wt-begin $_dev" >$TRACEFS/trace_marker
 			echo "write through" >"$wc"
-			echo "lwcache wt-end" >$TRACEFS/trace_marker
+			echo "lwcache wt-end $_dev" >$TRACEFS/trace_marker
 			sleep 0.2
-			echo "lwcache wb-begin" >$TRACEFS/trace_marker
+			echo "lwcache wb-begin $_dev" >$TRACEFS/trace_marker
 			echo "write back" >"$wc"
-			echo "lwcache wb-end" >$TRACEFS/trace_marker
+			echo "lwcache wb-end $_dev" >$TRACEFS/trace_marker
 			sleep 0.3
 		done
 	) &
@@ -262,4 +264,34 @@ flaky_dev() {
 probe_dev() {
 	dmsetup create "$1" --table "0 $(sectors "$2") linear $2 0"
 	dmsetup mknodes "$1"
+}
+
+# marks_start DEV... / marks_stop: drop a mark on each DEV in turn (through
+# oracle_mark), one every 0.3 s, meanwhile. Refused on purpose and not an
+# error: once a log is full, and while a reloaded table resumes (EAGAIN);
+# a DEV is skipped while /tmp/away-DEV exists (being removed and created
+# again).
+marks_start() {
+	rm -f /tmp/stop-marks
+	(
+		i=0
+		while [ ! -e /tmp/stop-marks ]; do
+			for d in "$@"; do
+				[ -e "/tmp/away-$d" ] && continue
+				oracle_mark "$d" "m$i" 2>/tmp/mark.err ||
+					grep -q "Resource temporarily unavailable" /tmp/mark.err ||
+					dmsetup status "$d" | grep -q logging_disabled || {
+					cat /tmp/mark.err
+					exit 1
+				}
+				i=$((i + 1))
+				sleep 0.3
+			done
+		done
+	) &
+	marks_pid=$!
+}
+marks_stop() {
+	touch /tmp/stop-marks
+	wait "$marks_pid" || fail "a mark message failed"
 }

@@ -28,26 +28,6 @@ want() { case " ${DURABILITY_ONLY:-slow reorder flaky cache tiny-log} " in *" $1
 load_target "$impl"
 runs=0
 
-# marks_start DEV / marks_stop: drop marks on DEV every 0.3 s meanwhile.
-marks_start() {
-	rm -f /tmp/stop-marks
-	(
-		i=0
-		while [ ! -e /tmp/stop-marks ]; do
-			# Once the log is full, marks are refused (on purpose).
-			oracle_mark "$1" "m$i" ||
-				dmsetup status "$1" | grep -q logging_disabled || exit 1
-			i=$((i + 1))
-			sleep 0.3
-		done
-	) &
-	marks_pid=$!
-}
-marks_stop() {
-	touch /tmp/stop-marks
-	wait "$marks_pid" || fail "a mark message failed"
-}
-
 # suspends_start DEV LOGDEV / suspends_stop: suspend DEV and resume it
 # every 0.7 s meanwhile. While DEV is suspended the log on LOGDEV is whole:
 # it verifies, and its super block counts every entry the status reports
