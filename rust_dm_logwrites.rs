@@ -182,7 +182,25 @@ struct LogWrites {
     /// Tells this table from others on the same log device.
     id: u32,
     /// In a group (`group:<name>`): leaves it when the table goes.
-    _membership: Option<group::Membership>,
+    membership: Option<group::Membership>,
+}
+
+/// `append` in a group: the group's later events come after the log's
+/// last. When the group has numbered events since that are below it,
+/// another member went on without this log loaded (the rule is to load
+/// every member before resuming any): those numbers overlap this log's,
+/// and the table is refused with the kernel log saying why, instead of
+/// adding entries out of order.
+fn continue_group(m: &group::Membership, end: &append::LogEnd) -> Result {
+    m.continue_after(end.last_group_seq).map_err(|now| {
+        dm_warn!(
+            "append: group {} numbered events up to {} since its members were loaded, below this log's last number {}: the group's logs are no longer one order (load every member with append before resuming any)",
+            core::str::from_utf8(m.group().name()).unwrap_or("?"),
+            now,
+            end.last_group_seq
+        );
+        EINVAL
+    })
 }
 
 /// What a logged write carries from map to end_io: its block and, for a
@@ -331,6 +349,11 @@ impl dm::Target for LogWrites {
             ),
             None => None,
         };
+        if let (Some(m), Some(end)) = (&membership, &end) {
+            continue_group(m, end).inspect_err(|_| {
+                ctx.set_error(c_str!("Group went on below this log's last number"))
+            })?;
+        }
         let group = membership.as_ref().map(|m| m.group().clone());
         let shared = Shared::new(bios, dev, logdev, sector_size, end, opts.max_held(), group)
             .inspect_err(|_| ctx.set_error(c_str!("Cannot allocate context")))?;
@@ -351,7 +374,7 @@ impl dm::Target for LogWrites {
             dev_discards: AtomicBool::new(true),
             failed: AtomicU64::new(0),
             id: ownership::new_id(),
-            _membership: membership,
+            membership,
         })
     }
 
@@ -475,6 +498,9 @@ impl dm::Target for LogWrites {
                 dm_warn!("append: {}", why.to_str().unwrap_or("?"));
                 EINVAL
             })?;
+        if let Some(m) = &self.membership {
+            continue_group(m, &end)?;
+        }
         let mut q = s.q.lock();
         q.continue_log(&end);
         Ok(())

@@ -38,6 +38,10 @@ pub(crate) struct Group {
     name_len: usize,
     /// The number of the group's latest durability event.
     seq: AtomicU64,
+    /// What the last [`Membership::continue_after`] raised `seq` to: while
+    /// `seq` still equals it, no event has been numbered since. Changed
+    /// under the lock of [`Groups`].
+    continued_to: AtomicU64,
     /// Tables in the group; changed under the lock of [`Groups`].
     members: AtomicUsize,
 }
@@ -54,12 +58,6 @@ impl Group {
     pub(crate) fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
-
-    /// A member continues a log (`append`) whose last entry had number
-    /// `seq`: later events must come after it.
-    pub(crate) fn continue_after(&self, seq: u64) {
-        self.seq.fetch_max(seq, Ordering::Relaxed);
-    }
 }
 
 /// A reference to a group, which members hold.
@@ -74,6 +72,38 @@ pub(crate) struct Membership {
 impl Membership {
     pub(crate) fn group(&self) -> &GroupRef {
         &self.group
+    }
+
+    /// This member continues a log (`append`) whose last entry had number
+    /// `last`: the group's later events must come after it. If the group
+    /// has numbered events since it last continued and is still below
+    /// `last`, those events, later than this log's, have smaller numbers:
+    /// returns the group's number then (every member must be loaded, which
+    /// continues its log, before any resumes).
+    pub(crate) fn continue_after(&self, last: u64) -> Result<(), u64> {
+        let g = &self.group;
+        // Serialises members continuing at once; events are numbered
+        // meanwhile without the lock, hence the exchange.
+        let _list = self.groups.list.lock();
+        let mut cur = g.seq.load(Ordering::Relaxed);
+        loop {
+            if cur >= last {
+                return Ok(());
+            }
+            if cur != g.continued_to.load(Ordering::Relaxed) {
+                return Err(cur);
+            }
+            match g
+                .seq
+                .compare_exchange(cur, last, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    g.continued_to.store(last, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(now) => cur = now,
+            }
+        }
     }
 }
 
@@ -126,6 +156,7 @@ impl Groups {
                 name: fixed,
                 name_len: name.len(),
                 seq: AtomicU64::new(0),
+                continued_to: AtomicU64::new(0),
                 members: AtomicUsize::new(1),
             },
             GFP_KERNEL,

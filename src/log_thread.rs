@@ -368,9 +368,6 @@ impl Queues {
         self.logged_entries = end.entries;
         self.super_entries = end.entries;
         self.next_sector = end.next_sector;
-        if let Some(g) = &self.group {
-            g.continue_after(end.last_group_seq);
-        }
     }
 
     /// Entries logged so far (`dmsetup status`).
@@ -508,9 +505,6 @@ impl Shared {
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);
         let appending = append.is_some();
-        if let (Some(g), Some(end)) = (&group, &append) {
-            g.continue_after(end.last_group_seq);
-        }
         let (logged_entries, next_sector) =
             append.map_or((0, sector_factor), |e| (e.entries, e.next_sector));
         Arc::pin_init(

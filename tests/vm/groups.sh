@@ -165,6 +165,23 @@ for opts in "1 append" "2 append group:h"; do
 done
 dmesg | grep -q "append: the log is of group g, the table of group h" ||
 	fail "the kernel log does not say why the append was refused"
+# Breaking that rule: B resumed alone numbers events below the end of
+# A's log, which nothing loaded knew of. A's table, loaded then, is refused
+# and says why, and lwlog finds the two logs no longer one order. A's log
+# is made to end well after B's (five marks), then B goes on alone.
+dmsetup create A --table "0 $((64 * MiB)) log-writes /dev/mapper/da $la 2 append group:g"
+for i in 1 2 3 4 5; do dmsetup message A 0 mark "a$i"; done
+dmsetup remove A
+dmsetup create B --table "0 $((64 * MiB)) log-writes /dev/mapper/db $lb 2 append group:g"
+dmsetup mknodes B
+write_durable /dev/mapper/B 301 f
+dmsetup create A --table "0 $((64 * MiB)) log-writes /dev/mapper/da $la 2 append group:g" 2>/dev/null &&
+	fail "append below the group's later events accepted"
+dmesg | grep -q "append: group g numbered events up to [0-9]* since its members were loaded, below this log's last number" ||
+	fail "the kernel log does not say why the late append was refused"
+dmsetup remove B
+lwlog group verify $la $lb 2>/tmp/verify.err && fail "lwlog accepts a group whose member went on alone"
+grep -q "is taken twice" /tmp/verify.err || fail "lwlog group verify: $(cat /tmp/verify.err)"
 dmsetup remove da db ra rb la lb
 
 # ---- filesystems on two members
