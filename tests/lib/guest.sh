@@ -19,6 +19,9 @@ load_target() {
 	baseline) insmod "${LOGWRITES_BASELINE_KO:?no baseline module}" ;;
 	*) fail "load_target: unknown implementation '$1'" ;;
 	esac
+	# Registered as C registers it, on every kernel a test runs on.
+	dmsetup targets | grep -Eq '^log-writes +v1\.1\.0$' ||
+		fail "$1: dmsetup targets lacks log-writes v1.1.0: $(dmsetup targets | tr '\n' ' ')"
 }
 
 unload_target() {
@@ -26,6 +29,7 @@ unload_target() {
 	c) rmmod dm_log_writes ;;
 	rust | baseline) rmmod rust_dm_logwrites ;;
 	esac
+	if dmsetup targets | grep -q '^log-writes'; then fail "$1: log-writes still registered after rmmod"; fi
 }
 
 # tree_manifest DIR: the names under DIR and the checksum of every file,
@@ -110,6 +114,12 @@ TRACEFS=/sys/kernel/tracing
 oracle_start() {
 	[ -d $TRACEFS/events ] || mount -t tracefs tracefs $TRACEFS
 	echo 0 >$TRACEFS/tracing_on
+	# No task names recorded beside events (the block events carry their
+	# own): enabling the first event would otherwise hook sched_switch,
+	# live-patching __schedule on every CPU, which under TCG once left a
+	# stale int3 there (an Oops in rcu_sched, vm-7.3/concurrency, CI of
+	# 5a28bf3).
+	echo 0 >$TRACEFS/options/record-cmd
 	echo counter >$TRACEFS/trace_clock
 	echo "${ORACLE_BUFFER_KB:-32768}" >$TRACEFS/buffer_size_kb
 	echo >$TRACEFS/trace

@@ -123,7 +123,7 @@ churn_stop() {
 
 # group_run LABEL DATA_A LOG_A DATA_B LOG_B SEED: the run; TOGGLE_CACHE=1
 # switches A's probe's write cache meanwhile, CHURN=KIND churns a member
-# (churn_start).
+# (churn_start), FILL_A=1 writes to A until its log is full.
 group_run() {
 	label=$1 LOG_A=$3 LOG_B=$5 seed=$6
 	step "$label, seed $seed"
@@ -154,6 +154,11 @@ group_run() {
 		{ cat /tmp/wb.out; fail "the workload on B failed"; }
 	touch /tmp/b-done
 	wait $wa || { cat /tmp/wa.out; fail "the workload on A failed"; }
+	# A log meant to fill that has not yet (a slow machine): fill it.
+	if [ "${FILL_A:-0}" = 1 ] && ! dmsetup status A | grep -q logging_disabled; then
+		/usr/sbin/dd if=/dev/urandom of=/dev/mapper/A bs=1M count=32 oflag=direct conv=fsync status=none ||
+			fail "filling A's log failed"
+	fi
 	[ -n "${CHURN:-}" ] && churn_stop "$CHURN"
 	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_stop
 	pingpong_stop
@@ -226,7 +231,7 @@ if want readd; then
 	dmsetup remove slow
 fi
 if want tiny-log; then
-	for s in $seeds; do group_run "A's log device fills (24 MiB)" /dev/vda /dev/mapper/tiny /dev/vdc /dev/mapper/lb "$s"; done
+	for s in $seeds; do FILL_A=1 group_run "A's log device fills (24 MiB)" /dev/vda /dev/mapper/tiny /dev/vdc /dev/mapper/lb "$s"; done
 	dmesg | grep -q "Ran out of space on the logdev" || fail "no kernel message about the full log"
 fi
 dmsetup remove la lb tiny
