@@ -175,12 +175,13 @@ oracle_check() {
 	fail "oracle: the log on $1 is not a true durability record"
 }
 
-# oracle_check_group LOG TOP PROBE [LOG TOP PROBE]...: the logs of a
-# group's members, each against the trace (as oracle_check) and the
-# group's order against it; TOP and PROBE are MAJOR:MINOR, as devno
+# oracle_check_group [--partial] LOG TOP PROBE [LOG TOP PROBE]...: the
+# logs of a group's members, each against the trace (as oracle_check) and
+# the group's order against it; TOP and PROBE are MAJOR:MINOR, as devno
 # printed them while the devices existed (oracle_start traced them all).
 oracle_check_group() {
 	_args=
+	[ "$1" = --partial ] && _args=--partial && shift
 	while [ $# -ge 3 ]; do
 		_args="$_args --log $1 --top $2 --probe $3"
 		shift 3
