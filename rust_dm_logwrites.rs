@@ -466,12 +466,18 @@ impl dm::Target for LogWrites {
         let mut q = self.shared.q.lock();
         if flags & FLAG_FLUSH != 0 {
             q.flushed(cut, block.into());
+            if !q.wants_thread() {
+                return;
+            }
         } else if flags & FLAG_FUA != 0 || write_through {
             if q.completed_durable(block).is_err() {
                 drop(q);
                 self.shared.disable(format_args!(
                     "Error allocating pending block: a write durable at completion overlaps one waiting for a flush"
                 ));
+                return;
+            }
+            if !q.wants_thread() {
                 return;
             }
         } else {

@@ -243,6 +243,10 @@ pub(crate) struct Queues {
     /// taken off `unflushed` or `logging` yet: the memory the bound
     /// (`Shared::max_held`) limits.
     held: u64,
+    /// The thread had work a moment ago and sleeps for at most [`NAP_MS`]
+    /// before it looks again: a completion need not wake it
+    /// ([`Queues::wants_thread`]).
+    napping: bool,
 }
 
 impl Queues {
@@ -395,6 +399,14 @@ impl Queues {
         }
     }
 
+    /// A completion queued a block for the log: whether the thread must be
+    /// woken for it. A napping thread finds it when its nap ends, unless
+    /// [`NAP_MAX_HELD`] bytes or more wait: then one wake-up and one log
+    /// request serve the entries of several flushes, not one each.
+    pub(crate) fn wants_thread(&self) -> bool {
+        !self.napping || self.held >= NAP_MAX_HELD
+    }
+
     /// Nothing queued, wanted or being submitted. Log writes may still be
     /// in flight: the log device holds all that is durable once a super
     /// block counting every entry is written (which waits for them).
@@ -524,6 +536,7 @@ impl Shared {
                         next_sector,
                         end_sector,
                         held: 0,
+                        napping: false,
                         group: group.clone(),
                     },
                     "log_writes::Queues"
@@ -641,6 +654,18 @@ enum SuperAfter {
 /// block counting every entry), and after a crash of the machine that
 /// logged, entries past the count are still found by scanning.
 const SUPER_LAG_MS: i64 = 1000;
+
+/// How long the thread sleeps, after it had work, before it looks for
+/// more without being woken. Completions arriving meanwhile (each flush
+/// or FUA write of a workload that syncs every write) need no wake-up of
+/// their own, and their entries reach the log in one request: the thread
+/// wakes and writes once per nap rather than once per flush. Writes are
+/// held that much longer (at most [`NAP_MAX_HELD`] bytes of them); their
+/// order in the log is settled when they complete, not when written.
+const NAP_MS: i64 = 2;
+
+/// Bytes held for the log past which a completion wakes a napping thread.
+const NAP_MAX_HELD: u64 = 1 << 20;
 
 /// What the thread does next.
 enum Step {
@@ -971,7 +996,7 @@ impl Shared {
             && self.enabled.load(Ordering::Relaxed)
             && !matches!(q.target_flush, TargetFlush::Failed)
         {
-            if q.has_unflushed() && q.want_target_flush() {
+            if (q.has_unflushed() && q.want_target_flush()) || q.napping {
                 self.work.notify_all();
             }
             self.room.wait(&mut q);
@@ -1008,8 +1033,8 @@ pub(crate) fn run(s: Arc<Shared>) {
         // plug is finished before the thread sleeps for want of work, which
         // sends them down from here; left to the sleep, the block layer
         // would hand them to a worker, a context switch more per burst.
-        while let Idle::Sleep = plugged(|| log_until_idle(&s, &batch, &mut started)) {
-            sleep_until_work(&s);
+        while let Idle::Sleep { worked } = plugged(|| log_until_idle(&s, &batch, &mut started)) {
+            sleep_until_work(&s, worked);
         }
     });
     let _ = batch.wait();
@@ -1018,29 +1043,38 @@ pub(crate) fn run(s: Arc<Shared>) {
 
 /// Why [`log_until_idle`] returned.
 enum Idle {
-    /// Nothing to do: wait for work.
-    Sleep,
+    /// Nothing to do: wait for work. `worked`: there was some before.
+    Sleep { worked: bool },
     /// Stopped with nothing left.
     Exit,
 }
 
-/// Waits until the thread has work, or its super block is due.
-fn sleep_until_work(s: &Shared) {
+/// Waits until the thread has work, or its super block is due. After
+/// work (`worked`), it naps: sleeps for at most [`NAP_MS`] and is not
+/// woken by completions meanwhile.
+fn sleep_until_work(s: &Shared, worked: bool) {
     let mut q = s.q.lock();
     if !has_work(&q) {
         s.idle.notify_all();
+        let wait_ms = match super_wait_ms(&q) {
+            Some(ms) if worked => Some(ms.min(NAP_MS)),
+            None if worked => Some(NAP_MS),
+            ms => ms,
+        };
         // Kthreads get no signals: an early return is just a spurious
         // wakeup, and the caller re-checks.
-        match super_wait_ms(&q) {
+        match wait_ms {
             None => {
                 let _ = s.work.wait_interruptible(&mut q);
             }
             Some(0) => q.super_wanted = true,
             Some(ms) => {
                 let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+                q.napping = worked;
                 let _ = s
                     .work
                     .wait_interruptible_timeout(&mut q, msecs_to_jiffies(ms));
+                q.napping = false;
             }
         }
     }
@@ -1051,8 +1085,12 @@ fn sleep_until_work(s: &Shared) {
 /// Logs blocks in order until there is nothing to do.
 fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -> Idle {
     let s = &**arc;
+    let mut worked = false;
     loop {
         let step = next_step(s, &mut s.q.lock());
+        if !matches!(step, Step::Idle) {
+            worked = true;
+        }
         let job = match step {
             Step::Log(job) => job,
             Step::Flush => {
@@ -1075,7 +1113,7 @@ fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -
             // for them only before a super block, for spare pages and at
             // exit. Waiting here too would cost it one more wake-up per
             // entry when writes come one by one.
-            Step::Idle => return Idle::Sleep,
+            Step::Idle => return Idle::Sleep { worked },
         };
         if !*started {
             // Whatever the log device held before (an older log) must not
