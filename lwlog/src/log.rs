@@ -439,18 +439,39 @@ fn decode_at(
 /// Reading a live log twice gave the first read's entries the second time.
 /// A device nothing is built on is written through its page cache or with
 /// O_DIRECT, which keep the cache true, and its cache is kept.
+///
+/// `BLKFLSBUF` first (it needs CAP_SYS_ADMIN), then `posix_fadvise`, which
+/// a kernel built without `CONFIG_ADVISE_SYSCALLS` lacks: there it fails
+/// with ENOSYS and, relied on alone, left every read after the first
+/// stale. When neither works, what follows may be stale, and lwlog says so.
 pub fn drop_cache_if_written_below(file: &File) {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     use std::os::unix::io::AsRawFd;
+    /// `_IO(0x12, 97)`: write back and drop a block device's page cache.
+    const BLKFLSBUF: libc::c_ulong = 0x1261;
     let Ok(m) = file.metadata() else { return };
     if !m.file_type().is_block_device() {
         return;
     }
     let (major, minor) = (libc::major(m.rdev()), libc::minor(m.rdev()));
     let holders = std::fs::read_dir(format!("/sys/dev/block/{major}:{minor}/holders"));
-    if holders.is_ok_and(|mut h| h.next().is_some()) {
-        // SAFETY: posix_fadvise only acts on the open file descriptor.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if !holders.is_ok_and(|mut h| h.next().is_some()) {
+        return;
+    }
+    let fd = file.as_raw_fd();
+    // SAFETY: BLKFLSBUF takes no argument and acts only on the device
+    // behind the open descriptor.
+    if unsafe { libc::ioctl(fd, BLKFLSBUF, 0) } == 0 {
+        return;
+    }
+    // SAFETY: posix_fadvise only acts on the open file descriptor.
+    let err = unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if err != 0 {
+        eprintln!(
+            "lwlog: warning: device {major}:{minor} is in use by another device and its page \
+             cache could not be dropped ({}): what is read may be stale",
+            std::io::Error::from_raw_os_error(err)
+        );
     }
 }
 
