@@ -464,11 +464,9 @@ impl dm::Target for LogWrites {
             block.as_mut().value_mut().header.flags |= FLAG_FUA;
         }
         let mut q = self.shared.q.lock();
-        if flags & FLAG_FLUSH != 0 {
+        let wake = if flags & FLAG_FLUSH != 0 {
             q.flushed(cut, block.into());
-            if !q.wants_thread() {
-                return;
-            }
+            q.wants_thread()
         } else if flags & FLAG_FUA != 0 || write_through {
             if q.completed_durable(block).is_err() {
                 drop(q);
@@ -477,17 +475,15 @@ impl dm::Target for LogWrites {
                 ));
                 return;
             }
-            if !q.wants_thread() {
-                return;
-            }
+            q.wants_thread()
         } else {
             q.completed_plain(block);
-            if !self.shared.wants_target_flush(&mut q) {
-                return;
-            }
-        }
+            self.shared.wants_target_flush(&mut q)
+        };
         drop(q);
-        self.shared.work.notify_all();
+        if wake {
+            self.shared.work.notify_all();
+        }
     }
 
     fn preresume(&self) -> Result {
