@@ -510,6 +510,9 @@ impl dm::Target for LogWrites {
 
     fn resume(&self) {
         self.shared.q.lock().lifecycle = Lifecycle::Live;
+        // A mark sent while the device was suspended may be draining it:
+        // that drain ends now (see `Shared::drain`).
+        self.shared.idle.notify_all();
         ownership::claim(self.shared.logdev.devt(), self.id);
     }
 

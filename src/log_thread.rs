@@ -579,11 +579,15 @@ impl Shared {
     /// a super block that counts it, or, if logging stops meanwhile, until
     /// no write of the thread to the log device is in flight. Process
     /// context; no bio of the table may be in flight (suspended or being
-    /// destroyed), or this could wait for writes that keep coming.
+    /// destroyed), or this could wait for writes that keep coming: if the
+    /// table is resumed meanwhile (a mark sent to the suspended device
+    /// drains it, and dm may resume it before that ends), it returns at
+    /// once, since no other table takes over the log then.
     pub(crate) fn drain(&self) {
         let mut q = self.q.lock();
         q.super_wanted = true;
         self.work.notify_all();
+        let resumed = |q: &Queues| q.lifecycle == Lifecycle::Live;
         // A flush of ours may be in flight already (under the memory
         // bound): the writes that completed after it was sent are not
         // covered by it, and need one more. So flushes are asked for until
@@ -592,6 +596,9 @@ impl Shared {
         // must count every entry logged.
         let (mut asked, mut failed) = (false, false);
         while self.enabled.load(Ordering::Relaxed) {
+            if resumed(&q) {
+                return;
+            }
             if asked && matches!(q.target_flush, TargetFlush::Failed) {
                 failed = true;
             }
@@ -617,6 +624,9 @@ impl Shared {
         // that none reaches the log device after a suspend (the table
         // that takes over may append right there).
         while q.busy || matches!(q.target_flush, TargetFlush::InFlight { .. }) {
+            if resumed(&q) {
+                return;
+            }
             self.idle.wait(&mut q);
         }
         drop(q);
