@@ -377,12 +377,19 @@ impl Times {
         s[s.len() - k]
     }
 
+    /// How many of these were in flight at `x`: queued before it and not
+    /// completed before it.
+    fn in_flight(&self, x: u64) -> usize {
+        let before = |v: &Vec<u64>| v.partition_point(|&t| t < x);
+        before(&self.queued).saturating_sub(before(&self.ok) + before(&self.failed))
+    }
+
     /// An upper bound on when a bio of these that was in flight at `x`
     /// completed: with `n` in flight, it is one of the next `n`
     /// completions.
     fn in_flight_done_by(&self, x: u64) -> u64 {
         let before = |v: &Vec<u64>| v.partition_point(|&t| t < x);
-        let n = before(&self.queued).saturating_sub(before(&self.ok) + before(&self.failed));
+        let n = self.in_flight(x);
         let mut after: Vec<u64> = self.ok[before(&self.ok)..]
             .iter()
             .chain(&self.failed[before(&self.failed)..])
@@ -403,6 +410,10 @@ impl Times {
 struct Model {
     writes: Vec<Write>,
     flush_done: Vec<u64>,
+    /// For each of `flush_done`: the latest moment the target may have
+    /// handled it or an earlier one, if each was a flush of the
+    /// filesystem's (see [`fs_flush_reach`]).
+    fs_flush_reach: Vec<u64>,
     top_flush_queued: Vec<u64>,
     cache: CacheModes,
 }
@@ -606,10 +617,34 @@ fn model(events: &[Event], top: DevNo, probe: DevNo) -> Model {
         .collect();
     Model {
         writes,
+        fs_flush_reach: fs_flush_reach(&probe_flushes.ok, &top_flushes),
         flush_done: probe_flushes.ok,
         top_flush_queued: top_flushes.queued,
         cache,
     }
+}
+
+/// The target handles a flush's completion (its `end_io`) some time after
+/// the probe reports it, and other completions may be handled in between:
+/// the moment of a flush entry is not the probe's completion itself but
+/// any time from it until the target has handled it. For a flush of the
+/// filesystem's that is no later than the filesystem sees it complete,
+/// and that flush was in flight above when the probe's completed: one of
+/// the next `n` completions above, with `n` in flight. Of the probe's
+/// completions `done` (sorted), the running maximum of that bound, so
+/// that whether some completion up to `t` may still be being handled at
+/// `t` is one lookup. A completion with no flush in flight above cannot
+/// be one of the filesystem's.
+fn fs_flush_reach(done: &[u64], top_flushes: &Times) -> Vec<u64> {
+    let mut reach = 0;
+    done.iter()
+        .map(|&c| {
+            if top_flushes.in_flight(c) > 0 {
+                reach = reach.max(top_flushes.in_flight_done_by(c));
+            }
+            reach
+        })
+        .collect()
 }
 
 /// The `[begin, end]` windows of marks, from `lwmark-begin NAME` and
@@ -656,10 +691,11 @@ pub fn check_with_data(
     complete: bool,
     mut journal: Journal,
 ) -> Result<Report, Violation> {
-    use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK};
+    use logformat::{FLAG_DISCARD, FLAG_FLUSH, FLAG_FUA, FLAG_MARK, FLAG_TARGET};
     let Model {
         writes,
         flush_done,
+        fs_flush_reach,
         top_flush_queued,
         cache,
     } = model(events, top, probe);
@@ -897,10 +933,15 @@ pub fn check_with_data(
             continue;
         };
         let mut t = lo.max(t_prev).max(w_lo);
-        if is_flush {
-            // The moment of a flush entry is a flush's completion (any
-            // moment the probe may have had no cache, when flushes
-            // complete unseen).
+        // The moment of a flush entry is a flush's completion on the
+        // probe, or later while the target may not have handled it yet
+        // (for its own flushes nothing above bounds that), or any moment
+        // the probe may have had no cache, when flushes complete unseen.
+        let handling = |t: u64| {
+            let i = flush_done.partition_point(|&c| c <= t);
+            i > 0 && (e.flags & FLAG_TARGET != 0 || fs_flush_reach[i - 1] >= t)
+        };
+        if is_flush && !handling(t) {
             let seen = flush_done
                 .get(flush_done.partition_point(|&c| c < t))
                 .copied()
@@ -1390,6 +1431,74 @@ mod tests {
         // The flush entry is missing; a log cut short is judged on its
         // points only.
         check(&simple(), TOP, PROBE, &log[..2], false).unwrap();
+    }
+
+    #[test]
+    fn a_flush_entry_may_follow_completions_handled_before_it() {
+        // The probe completes flush f1 at 12, but the target handles it
+        // only after FUA write a (probe 14, top 15), and before FUA write
+        // b (probe 18, top 19); f1 completes above at 30. Flush f2
+        // completes on the probe at 20, above at 31.
+        let l = vec![
+            (1, TOP, "FWS", 0, 0, None),
+            (2, PROBE, "FWS", 0, 0, None),
+            (3, TOP, "WFS", 8, 8, None),
+            (4, PROBE, "WFS", 8, 8, None),
+            (5, TOP, "WFS", 100, 8, None),
+            (6, PROBE, "WFS", 100, 8, None),
+            (7, TOP, "FWS", 0, 0, None),
+            (8, PROBE, "FWS", 0, 0, None),
+            (12, PROBE, "FWS", 0, 0, Some(0)),
+            (14, PROBE, "WFS", 8, 8, Some(0)),
+            (15, TOP, "WFS", 8, 8, Some(0)),
+            (18, PROBE, "WFS", 100, 8, Some(0)),
+            (19, TOP, "WFS", 100, 8, Some(0)),
+            (20, PROBE, "FWS", 0, 0, Some(0)),
+            (30, TOP, "FWS", 0, 0, Some(0)),
+            (31, TOP, "FWS", 0, 0, Some(0)),
+        ];
+        let log = |flags| {
+            [
+                entry(0, 8, 8, FLAG_FUA),
+                entry(1, 0, 0, flags),
+                entry(2, 100, 8, FLAG_FUA),
+                entry(3, 0, 0, flags),
+                end(4),
+            ]
+        };
+        check(&trace(&l), TOP, PROBE, &log(FLAG_FLUSH), true).unwrap();
+        // With no flush in flight above, neither is the filesystem's...
+        let mut own = l.clone();
+        own.retain(|&(_, dev, rwbs, _, _, _)| !(dev == TOP && rwbs == "FWS"));
+        let v = check(&trace(&own), TOP, PROBE, &log(FLAG_FLUSH), true).unwrap_err();
+        assert_eq!(v.entry, Some(1), "{v}");
+        // ...but the target's own, and nothing above bounds when it
+        // handled them.
+        let target = log(FLAG_FLUSH | logformat::FLAG_TARGET);
+        let v = check(&trace(&own), TOP, PROBE, &target, true);
+        assert!(v.is_ok(), "{}", v.unwrap_err());
+        // f1 alone, complete above at 16: handled by then, before b
+        // completed on the probe (18), so it cannot follow b.
+        let mut one = own.clone();
+        one.retain(|&(t, _, _, _, _, _)| t != 8 && t != 20);
+        one.push((16, TOP, "FWS", 0, 0, Some(0)));
+        one.push((1, TOP, "FWS", 0, 0, None));
+        one.sort_by_key(|x| x.0);
+        let good = [
+            entry(0, 8, 8, FLAG_FUA),
+            entry(1, 0, 0, FLAG_FLUSH),
+            entry(2, 100, 8, FLAG_FUA),
+            end(3),
+        ];
+        check(&trace(&one), TOP, PROBE, &good, true).unwrap();
+        let late = [
+            entry(0, 8, 8, FLAG_FUA),
+            entry(1, 100, 8, FLAG_FUA),
+            entry(2, 0, 0, FLAG_FLUSH),
+            end(3),
+        ];
+        let v = check(&trace(&one), TOP, PROBE, &late, true).unwrap_err();
+        assert_eq!(v.entry, Some(2), "{v}");
     }
 
     #[test]
