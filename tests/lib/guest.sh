@@ -277,24 +277,46 @@ probe_dev() {
 	dmsetup mknodes "$1"
 }
 
+# dev_lock NAME / dev_unlock NAME: a lock on dm device NAME among the
+# processes of a test (mkdir is atomic). Whoever removes the device, or
+# reads its log while it is suspended, holds it, as does each mark and
+# each dependent write sent to it meanwhile: a device open for a write
+# cannot be removed (EBUSY), and a mark being logged moves the status
+# ahead of the super block for a moment. Gives up after 30 s, saying so.
+dev_lock() {
+	_n=0
+	until mkdir "/tmp/lock-$1" 2>/dev/null; do
+		_n=$((_n + 1))
+		[ $_n -lt 600 ] || {
+			echo "the lock of $1 was held for 30 s"
+			return 1
+		}
+		sleep 0.05
+	done
+}
+dev_unlock() { rmdir "/tmp/lock-$1"; }
+
 # marks_start DEV... / marks_stop: drop a mark on each DEV in turn (through
-# oracle_mark), one every 0.3 s, meanwhile. Refused on purpose and not an
-# error: once a log is full, and while a reloaded table resumes (EAGAIN);
-# a DEV is skipped while /tmp/away-DEV exists (being removed and created
-# again).
+# oracle_mark, holding dev_lock DEV), one every 0.3 s, meanwhile. Refused
+# on purpose and not an error: once a log is full, and while a reloaded
+# table resumes (EAGAIN); a DEV that does not exist (being removed and
+# created again) is skipped.
 marks_start() {
 	rm -f /tmp/stop-marks
 	(
 		i=0
 		while [ ! -e /tmp/stop-marks ]; do
 			for d in "$@"; do
-				[ -e "/tmp/away-$d" ] && continue
-				oracle_mark "$d" "m$i" 2>/tmp/mark.err ||
-					grep -q "Resource temporarily unavailable" /tmp/mark.err ||
-					dmsetup status "$d" | grep -q logging_disabled || {
-					cat /tmp/mark.err
-					exit 1
-				}
+				dev_lock "$d" || exit 1
+				if [ -b "/dev/mapper/$d" ]; then
+					oracle_mark "$d" "m$i" 2>/tmp/mark.err ||
+						grep -q "Resource temporarily unavailable" /tmp/mark.err ||
+						dmsetup status "$d" | grep -q logging_disabled || {
+						cat /tmp/mark.err
+						exit 1
+					}
+				fi
+				dev_unlock "$d"
 				i=$((i + 1))
 				sleep 0.3
 			done

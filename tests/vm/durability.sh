@@ -40,8 +40,13 @@ suspends_start() {
 		while [ ! -e /tmp/stop-suspends ]; do
 			sleep 0.7
 			dmsetup suspend "$1" || exit 1
-			# A mark dropped meanwhile is logged at once (marks drain
-			# a suspended device): the log is read between two statuses.
+			# Marks dropped while the device is suspended are logged
+			# at once (they drain it), but the status counts a mark
+			# from when the thread takes it, before its entry and
+			# super block are written: none is dropped while the log
+			# is read (the marks hold the device's lock), and the
+			# log is read between two statuses.
+			dev_lock "$1" || exit 1
 			bad=
 			before=$(dmsetup status "$1" | awk '{print $4}')
 			info=$(lwlog info "$2") || bad="lwlog info failed"
@@ -56,6 +61,7 @@ suspends_start() {
 			elif ! lwlog verify "$2" >/dev/null; then
 				bad="the log does not verify"
 			fi
+			dev_unlock "$1"
 			# Resumed in any case, or the writers would wait forever.
 			dmsetup resume "$1" || exit 1
 			[ -z "$bad" ] || { echo "suspend $n: $bad"; exit 1; }
@@ -72,9 +78,11 @@ suspends_stop() {
 
 # finish LOGDEV [ORACLE_OPTIONS...]: remove the log-writes device, check
 # the log with the oracle (cut short when logging was disabled), drop the
-# probe.
+# probe. The status is read once the device is suspended: its drain logs
+# the writes still waiting for a flush, which may fill the log.
 finish() {
 	partial=
+	dmsetup suspend lw
 	case $(dmsetup status lw) in *logging_disabled*) partial=--partial ;; esac
 	dmsetup remove lw
 	oracle_stop

@@ -52,16 +52,20 @@ table() {
 
 # pingpong_start: a durable 4 KiB write to A, then one to B, then to A...:
 # each is sent after the one before it became durable on the other member.
+# Each holds its member's lock (dev_lock), which readd takes to remove B.
 pingpong_start() {
 	rm -f /tmp/stop-pingpong
 	(
 		i=0
 		while [ ! -e /tmp/stop-pingpong ]; do
 			for d in A B; do
-				[ -b /dev/mapper/$d ] || continue
-				head -c 4096 /dev/urandom |
-					/usr/sbin/dd of=/dev/mapper/$d bs=4096 seek=$((i % 16)) oflag=direct,dsync status=none 2>/dev/null ||
-					true # a failing device fails some on purpose
+				dev_lock $d || exit 1
+				if [ -b /dev/mapper/$d ]; then
+					head -c 4096 /dev/urandom |
+						/usr/sbin/dd of=/dev/mapper/$d bs=4096 seek=$((i % 16)) oflag=direct,dsync status=none 2>/dev/null ||
+						true # a failing device fails some on purpose
+				fi
+				dev_unlock $d
 			done
 			i=$((i + 1))
 		done
@@ -96,16 +100,18 @@ churn_start() {
 				[ -e /tmp/b-done ] || continue
 				[ $n -ge 1 ] && continue
 				# B gone while A goes on; then B back, in the
-				# same group, at the same device number.
-				touch /tmp/away-B
-				sleep 0.2
+				# same group, at the same device number. Neither
+				# marks nor dependent writes reach B meanwhile:
+				# they hold its lock, and one open would make the
+				# remove fail (EBUSY).
+				dev_lock B || exit 1
 				dmsetup remove B || exit 1
 				sleep 0.5
 				dmsetup create B -j "${b_devno%:*}" -m "${b_devno#*:}" \
 					--table "$(table B append)" || exit 1
 				dmsetup mknodes B
 				[ "$(devno B)" = "$b_devno" ] || { echo "B came back as $(devno B)"; exit 1; }
-				rm /tmp/away-B
+				dev_unlock B
 				head -c 65536 /dev/urandom |
 					/usr/sbin/dd of=/dev/mapper/B bs=4096 seek=64 oflag=direct,dsync status=none || exit 1
 				;;
@@ -138,7 +144,7 @@ group_run() {
 	oracle_start A pa B pb
 	tops="$(devno A) $(devno pa) $(devno B) $(devno pb)"
 	b_devno=$(devno B)
-	rm -f /tmp/b-done /tmp/away-*
+	rm -rf /tmp/b-done /tmp/lock-*
 	marks_start A B
 	pingpong_start
 	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_start pa
@@ -163,8 +169,11 @@ group_run() {
 	[ "${TOGGLE_CACHE:-0}" = 1 ] && cache_toggle_stop
 	pingpong_stop
 	marks_stop
+	# Whether a member's logging was disabled, once suspended: its drain
+	# logs the writes still waiting for a flush, which may fill the log.
 	full=
 	for d in A B; do
+		dmsetup suspend $d
 		case $(dmsetup status $d) in
 		*logging_disabled*) ;;
 		*) full="$full $d" ;;
