@@ -2,9 +2,10 @@
 # release kernel). In one boot, BENCH_ROUNDS rounds; each round runs every
 # workload (BENCH_WORKLOADS, default all) on `linear`, the C log-writes
 # target and ours, and another build of ours when vm-run installed one
-# (baseline), in an order that rotates from round to round, loading and
-# unloading the log-writes modules between them (all register
-# "log-writes"). Prints one line per run:
+# (baseline), one after the other, in an order that rotates from workload
+# to workload and round to round, loading and unloading the log-writes
+# modules between them (all register "log-writes"). Prints one line per
+# run:
 #   RESULT <round> <target> <workload> <seconds> <bytes> <ops>
 # what the run cost the machine (deltas over the run; the logging thread's
 # only for the log-writes targets, whose threads C and ours both name
@@ -120,34 +121,56 @@ memory_burst() {
 	dmsetup remove b
 }
 
-for round in $(seq "$rounds"); do
+# use_target TARGET: makes TARGET's module the loaded log-writes one
+# (linear needs none, and leaves whichever is loaded alone).
+loaded=
+use_target() {
+	case $1 in linear | "$loaded") return ;; esac
+	[ -n "$loaded" ] && unload_target "$loaded"
+	load_target "$1"
+	loaded=$1
+}
+
+# rotated K: TARGETS rotated left by K, so that every target takes every
+# place in the order as often as the others over rounds and workloads.
+rotated() {
+	k=$1
 	set -- $TARGETS
-	shift $(((round - 1) % $#))
-	order="$* $TARGETS"
-	order=$(echo "$order" | cut -d' ' -f1-"$(echo $TARGETS | wc -w)")
-	echo "--- round $round: $order"
-	for target in $order; do
-		[ "$target" = linear ] || load_target "$target"
-		for dev in $DEVICES; do
-			data=$disk log=$vdb group_opt=
-			case $dev in
-			disk) suffix= ;;
-			group)
-				suffix=+group
-				case $target in rust | baseline) group_opt=" 1 group:bench" ;; esac
-				;;
-			zerolog)
-				dm_dev_over zerolog $vdb dm_zero dm-zero zero
-				log=/dev/mapper/zerolog suffix=+zerolog
-				;;
-			delay)
-				# Made for these runs only: mkfs refuses a disk in use.
-				slow_data_dev slowdata $disk 1 3
-				data=/dev/mapper/slowdata suffix=+delay
-				;;
-			*) fail "BENCH_DEVICES: no device '$dev' (disk, delay, zerolog, group)" ;;
-			esac
-			for w in $WORKLOADS; do
+	shift $((k % $#))
+	echo "$* $TARGETS" | cut -d' ' -f1-"$(echo $TARGETS | wc -w)"
+}
+
+# Every workload runs on all targets back to back, seconds apart: a ratio
+# compares runs made under the same conditions of the host, whose speed
+# drifts over minutes (with the targets' runs minutes apart, one round's
+# ratio was as noisy as the host).
+for round in $(seq "$rounds"); do
+	echo "--- round $round"
+	for dev in $DEVICES; do
+		data=$disk log=$vdb
+		case $dev in
+		disk) suffix= ;;
+		group) suffix=+group ;;
+		zerolog)
+			dm_dev_over zerolog $vdb dm_zero dm-zero zero
+			log=/dev/mapper/zerolog suffix=+zerolog
+			;;
+		delay)
+			# Made for these runs only: mkfs refuses a disk in use.
+			slow_data_dev slowdata $disk 1 3
+			data=/dev/mapper/slowdata suffix=+delay
+			;;
+		*) fail "BENCH_DEVICES: no device '$dev' (disk, delay, zerolog, group)" ;;
+		esac
+		i=0
+		for w in $WORKLOADS; do
+			order=$(rotated $((round - 1 + i)))
+			i=$((i + 1))
+			echo "--- $w$suffix: $order"
+			for target in $order; do
+				use_target "$target"
+				group_opt=
+				case $dev:$target in group:rust | group:baseline) group_opt=" 1 group:bench" ;; esac
 				[ "$w" = ext4-smallfiles ] && mkfs.ext4 -q -E nodiscard $data
 				dmsetup create b --table "$(table "$target")"
 				dmsetup mknodes b
@@ -163,12 +186,15 @@ for round in $(seq "$rounds"); do
 					print ""
 				}')"
 			done
-			[ "$dev" = delay ] && dmsetup remove slowdata
-			[ "$dev" = zerolog ] && dmsetup remove zerolog
 		done
-		data=$disk log=$vdb group_opt=
+		[ "$dev" = delay ] && dmsetup remove slowdata
+		[ "$dev" = zerolog ] && dmsetup remove zerolog
+	done
+	data=$disk log=$vdb group_opt=
+	for target in $(rotated $((round - 1))); do
+		use_target "$target"
 		memory_burst "$target"
-		[ "$target" = linear ] || unload_target "$target"
 	done
 done
+[ -n "$loaded" ] && unload_target "$loaded"
 echo PASS
