@@ -13,8 +13,8 @@
 #   COST <round> <target> <workload> <entries logged> <CPU busy ticks>
 #        <context switches> <pages allocated> <log writes> <log sectors
 #        written> <log flushes> <data writes> <data flushes> <thread ticks>
-#        <thread wake-ups>
-# (ticks are USER_HZ, 1/100 s, summed over both CPUs; writes and flushes
+#        <thread wake-ups> <data sectors written>
+# (ticks are USER_HZ, 1/100 s, summed over all CPUs; writes and flushes
 # are requests completed by the virtio disks, after the block layer merged
 # bios), and per round and log-writes target the memory held by a burst of
 # writes with no flush:
@@ -95,6 +95,12 @@ machine_counters() {
 	awk '{print $5, $16}' /sys/block/vda/stat
 }
 
+# data_sectors: sectors written to the data disk (what a logging target
+# copies, file system metadata and journal included).
+data_sectors() {
+	awk '{print $7}' /sys/block/vda/stat
+}
+
 # thread_counters: the logging thread's CPU ticks and wake-ups (voluntary
 # context switches), or "0 0" when there is none (linear).
 thread_counters() {
@@ -139,7 +145,7 @@ copy_rate() {
 	/usr/sbin/dd if=/dev/zero of=/tmp/copy bs=64K count=1024 status=none
 	best=
 	for _ in 1 2 3; do
-		s=$(/usr/sbin/dd if=/tmp/copy of=/dev/null bs=64K 2>&1 | awk '/copied/ {print $(NF - 3)}')
+		s=$(LC_ALL=C /usr/sbin/dd if=/tmp/copy of=/dev/null bs=64K 2>&1 | awk '/copied/ {print $(NF - 3)}')
 		best=$(echo "$s ${best:-$s}" | awk '{print ($1 < $2) ? $1 : $2}')
 	done
 	rm -f /tmp/copy
@@ -151,19 +157,28 @@ copy_rate
 # (linear needs none, and leaves whichever is loaded alone).
 loaded=
 use_target() {
-	case $1 in linear | "$loaded") return ;; esac
+	case $1 in linear | "$loaded") return 0 ;; esac
 	[ -n "$loaded" ] && unload_target "$loaded"
 	load_target "$1"
 	loaded=$1
 }
 
-# rotated K: TARGETS rotated left by K, so that every target takes every
-# place in the order as often as the others over rounds and workloads.
-rotated() {
-	k=$1
+# order K ROUND: TARGETS rotated left by K, reversed in even rounds, so
+# that over rounds and workloads every target takes every place in the
+# order, and follows every other target, as often as the others do:
+# whatever one run leaves behind for the next does not always fall on
+# the same target.
+order() {
+	k=$1 r=$2
 	set -- $TARGETS
 	shift $((k % $#))
-	echo "$* $TARGETS" | cut -d' ' -f1-"$(echo $TARGETS | wc -w)"
+	o=$(echo "$* $TARGETS" | cut -d' ' -f1-"$(echo $TARGETS | wc -w)")
+	if [ $((r % 2)) -eq 0 ]; then
+		echo "$o" | tr ' ' '\n' | tac | tr '\n' ' ' | sed 's/ $//'
+		echo
+	else
+		echo "$o"
+	fi
 }
 
 # Every workload runs on all targets back to back, seconds apart: a ratio
@@ -190,10 +205,10 @@ for round in $(seq "$rounds"); do
 		esac
 		i=0
 		for w in $WORKLOADS; do
-			order=$(rotated $((round - 1 + i)))
+			targets=$(order $((round - 1 + i)) "$round")
 			i=$((i + 1))
-			echo "--- $w$suffix: $order"
-			for target in $order; do
+			echo "--- $w$suffix: $targets"
+			for target in $targets; do
 				use_target "$target"
 				group_opt=
 				case $dev:$target in group:rust | group:baseline) group_opt=" 1 group:bench" ;; esac
@@ -202,23 +217,28 @@ for round in $(seq "$rounds"); do
 				dmsetup create b --table "$(table "$target")"
 				dmsetup mknodes b
 				m0=$(machine_counters) t0=$(thread_counters) e0=$(entries_logged "$target")
+				s0=$(data_sectors)
 				out=$(run_workload "$w" /dev/mapper/b $scale) || fail "$w on $target failed: $out"
-				m1=$(machine_counters) t1=$(thread_counters) e1=$(entries_logged "$target")
+				t1=$(thread_counters) e1=$(entries_logged "$target")
+				# The machine's counters after the remove, which waits
+				# for every log write still queued: the log's requests
+				# and bytes are all of the run's (the thread is gone by
+				# then, so its counters are read before).
 				dmsetup remove b
+				m1=$(machine_counters) s1=$(data_sectors)
 				set -- $(echo "$out" | tr '=' ' ')
 				echo "RESULT $round $target $w$suffix $2 $4 $6"
 				echo "COST $round $target $w$suffix $((e1 - e0))$(echo $m0 $t0 / $m1 $t1 | awk '{
 					n = (NF - 1) / 2
 					for (i = 1; i <= n; i++) printf " %d", $(n + 1 + i) - $i
-					print ""
-				}')"
+				}') $((s1 - s0))"
 			done
 		done
 		[ "$dev" = delay ] && dmsetup remove slowdata
 		[ "$dev" = zerolog ] && dmsetup remove zerolog
 	done
 	data=$disk log=$vdb group_opt=
-	for target in $(rotated $((round - 1))); do
+	for target in $(order $((round - 1)) "$round"); do
 		use_target "$target"
 		memory_burst "$target"
 	done
