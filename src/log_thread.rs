@@ -836,7 +836,7 @@ fn write_entry(
 
 fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
     // The thread waited for every bio before this: a spare page is free.
-    let mut page = s.headers.get().ok_or(ENOMEM)?;
+    let mut page = s.headers.get(s.sector_size as usize).ok_or(ENOMEM)?;
     page.write(
         0,
         &Super {
@@ -1133,14 +1133,16 @@ fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -
             update_super(s, batch, 0);
             *started = true;
         }
-        let header = match s.headers.get() {
+        // Zeroed as far as the header sector goes: only it is written.
+        let ss = s.sector_size as usize;
+        let header = match s.headers.get(ss) {
             Some(page) => Some(page),
             None => {
                 // Memory is short and every spare page is in a log write
                 // in flight: they come back as those complete. A failed
                 // one has turned logging off and said so.
                 let _ = batch.wait();
-                s.headers.get()
+                s.headers.get(ss)
             }
         };
         let (super_after, entries) = (job.super_after, job.entries);

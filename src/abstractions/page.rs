@@ -38,15 +38,16 @@ impl NoIoPage {
     }
 
     /// Allocates a page whose content is left as it was: only for
-    /// [`PageBuf`], which overwrites every byte it lets out.
+    /// [`PageBuf`] and [`PageReserve`], which zero or overwrite every byte
+    /// they let out.
     fn new_unzeroed() -> Result<Self> {
         Self::alloc(GFP_KERNEL)
     }
 
-    /// Like [`NoIoPage::new`], but fails at once rather than reclaim (for
-    /// callers with a reserve to fall back on).
-    fn new_or_fail_fast() -> Result<Self> {
-        Self::alloc(GFP_NOWAIT | __GFP_ZERO)
+    /// Like [`NoIoPage::new_unzeroed`], but fails at once rather than
+    /// reclaim (for callers with a reserve to fall back on).
+    fn new_unzeroed_or_fail_fast() -> Result<Self> {
+        Self::alloc(GFP_NOWAIT)
     }
 
     fn alloc(flags: Flags) -> Result<Self> {
@@ -88,11 +89,11 @@ impl NoIoPage {
         unsafe { self.0.read_raw(dst.as_mut_ptr(), offset, dst.len()) }
     }
 
-    /// Sets every byte of the page to zero.
-    pub(crate) fn clear(&mut self) {
+    /// Sets `len` bytes of the page at `offset` to zero. Fails if they do
+    /// not fit.
+    pub(crate) fn zero(&mut self, offset: usize, len: usize) -> Result {
         // SAFETY: `&mut self`: nothing else accesses the page meanwhile.
-        // In bounds, so it cannot fail.
-        let _ = unsafe { self.0.fill_zero_raw(0, PAGE_SIZE) };
+        unsafe { self.0.fill_zero_raw(offset, len) }
     }
 
     /// The `struct page`, for adding to a bio.
@@ -101,11 +102,14 @@ impl NoIoPage {
     }
 }
 
-/// Zeroed pages for a task that must make progress when memory is short,
-/// as `mempool_alloc_pages` pools are: [`PageReserve::get`] allocates a
-/// page if it can do so at once, or else takes one of the spare pages set
-/// aside when the reserve was made; a [`ReservedPage`] refills the spare
-/// pages when it is dropped (in any context).
+/// Pages for a task that must make progress when memory is short and
+/// takes pages at a high rate, one at a time: [`PageReserve::get`] takes
+/// one of the spare pages set aside when the reserve was made, or, when
+/// every one is out, allocates a page if it can do so at once; a
+/// [`ReservedPage`] refills the spare pages when it is dropped (in any
+/// context). While fewer pages than the spare ones are out at a time, no
+/// page is allocated or freed; like a `mempool_alloc_pages` pool, when
+/// memory is short, the spare pages still come back.
 #[pin_data]
 pub(crate) struct PageReserve {
     /// A slot for each spare page; `None` while it is out.
@@ -118,7 +122,7 @@ impl PageReserve {
     pub(crate) fn new(n: usize) -> Result<Arc<PageReserve>> {
         let mut spare = KVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
-            spare.push(Some(NoIoPage::new()?), GFP_KERNEL)?;
+            spare.push(Some(NoIoPage::new_unzeroed()?), GFP_KERNEL)?;
         }
         Arc::pin_init(
             pin_init!(PageReserve {
@@ -128,17 +132,21 @@ impl PageReserve {
         )
     }
 
-    /// A zeroed page, or `None` when none can be allocated without waiting
-    /// and every spare page is out: the caller waits for one to come back.
-    pub(crate) fn get(self: &Arc<Self>) -> Option<ReservedPage> {
-        let page = match NoIoPage::new_or_fail_fast() {
-            Ok(page) => page,
-            Err(_) => {
-                let mut page = self.spare.lock().iter_mut().find_map(Option::take)?;
-                page.clear();
-                page
-            }
+    /// A page whose first `zeroed` bytes (all, past a page) are zero, or
+    /// `None` when every spare page is out and none can be allocated
+    /// without waiting: the caller waits for one to come back. The rest of
+    /// the page holds what it last held, here or before it was allocated:
+    /// only the first `zeroed` bytes, written over as needed, may leave
+    /// the kernel (be added to a bio). Zeroing only what is used saves
+    /// clearing a whole page for a sector.
+    pub(crate) fn get(self: &Arc<Self>, zeroed: usize) -> Option<ReservedPage> {
+        let spare = self.spare.lock().iter_mut().find_map(Option::take);
+        let mut page = match spare {
+            Some(page) => page,
+            None => NoIoPage::new_unzeroed_or_fail_fast().ok()?,
         };
+        // In bounds, so it cannot fail.
+        let _ = page.zero(0, zeroed.min(PAGE_SIZE));
         Some(ReservedPage {
             page: ManuallyDrop::new(page),
             reserve: self.clone(),
@@ -188,7 +196,7 @@ impl Drop for ReservedPage {
 /// Where [`PageBuf::copy_from`] takes its bytes: appends them, in order,
 /// to the buffer's pages.
 pub(crate) struct PageSink<'a> {
-    pages: &'a mut KVec<NoIoPage>,
+    pages: &'a mut Pages,
     /// Bytes appended so far.
     at: usize,
     /// Bytes the buffer holds.
@@ -254,6 +262,54 @@ pub(crate) fn noio_scope<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// The pages of a [`PageBuf`], the first one inline: a buffer of one page
+/// (a 4 KiB write) costs one allocation, its page, rather than two.
+struct Pages {
+    first: Option<NoIoPage>,
+    rest: KVec<NoIoPage>,
+}
+
+impl Pages {
+    /// `n` pages, allocated without zeroing them.
+    fn new_unzeroed(n: usize) -> Result<Self> {
+        let first = if n > 0 {
+            Some(NoIoPage::new_unzeroed()?)
+        } else {
+            None
+        };
+        let mut rest = KVec::with_capacity(n.saturating_sub(1), GFP_KERNEL)?;
+        for _ in 1..n {
+            rest.push(NoIoPage::new_unzeroed()?, GFP_KERNEL)?;
+        }
+        Ok(Pages { first, rest })
+    }
+
+    fn get(&self, i: usize) -> Option<&NoIoPage> {
+        match i {
+            0 => self.first.as_ref(),
+            i => self.rest.get(i - 1),
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut NoIoPage> {
+        match i {
+            0 => self.first.as_mut(),
+            i => self.rest.get_mut(i - 1),
+        }
+    }
+
+    fn last_mut(&mut self) -> Option<&mut NoIoPage> {
+        match self.rest.last_mut() {
+            Some(page) => Some(page),
+            None => self.first.as_mut(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &NoIoPage> + '_ {
+        Iterator::chain(self.first.iter(), self.rest.iter())
+    }
+}
+
 /// Data bytes held in whole `GFP_NOIO` pages, filled front to back: the copy
 /// of a write kept until it is logged.
 ///
@@ -266,24 +322,20 @@ pub(crate) fn noio_scope<R>(f: impl FnOnce() -> R) -> R {
 /// cost measurable throughput), and no stale kernel memory may reach the
 /// log or a reader.
 pub(crate) struct PageBuf {
-    pages: kernel::alloc::KVec<NoIoPage>,
+    pages: Pages,
     len: usize,
 }
 
 impl PageBuf {
     /// A buffer of `len` bytes filled, in order, by `fill` through a
     /// [`PageSink`]. Fails unless exactly `len` bytes arrive. Call within a
-    /// [`noio_scope`] on the I/O path (the page vector itself is a plain
-    /// allocation).
+    /// [`noio_scope`] on the I/O path (the vector of the pages after the
+    /// first is a plain allocation).
     pub(crate) fn copy_from(
         len: usize,
         fill: impl FnOnce(&mut PageSink<'_>) -> Result,
     ) -> Result<Self> {
-        let n = len.div_ceil(PAGE_SIZE);
-        let mut pages = kernel::alloc::KVec::with_capacity(n, kernel::alloc::flags::GFP_KERNEL)?;
-        for _ in 0..n {
-            pages.push(NoIoPage::new_unzeroed()?, kernel::alloc::flags::GFP_KERNEL)?;
-        }
+        let mut pages = Pages::new_unzeroed(len.div_ceil(PAGE_SIZE))?;
         let mut sink = PageSink {
             pages: &mut pages,
             at: 0,
@@ -296,14 +348,8 @@ impl PageBuf {
         // The rest of the last page: zeroes, not what the page held before.
         let tail = len % PAGE_SIZE;
         if tail != 0 {
-            let zeroes = [0u8; 512];
             let last = pages.last_mut().ok_or(kernel::error::code::EINVAL)?;
-            let mut at = tail;
-            while at < PAGE_SIZE {
-                let k = (PAGE_SIZE - at).min(zeroes.len());
-                last.write(at, &zeroes[..k])?;
-                at += k;
-            }
+            last.zero(tail, PAGE_SIZE - tail)?;
         }
         // INVARIANT: all `len` bytes were written, in order, by the sink,
         // and the rest of the last page just above.
