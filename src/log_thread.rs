@@ -63,12 +63,26 @@ pub(crate) struct PendingBlock {
     header_page: Option<ReservedPage>,
     /// The log the entry is being written to, while its bios are in
     /// flight: a failed one turns logging off in its completion, as C's
-    /// `log_end_io` does, so that the thread need not wait for them.
+    /// `log_end_io` does, so that the thread need not wait for them; the
+    /// entry's drop then ends its count against the memory bound.
     log: Option<Arc<Shared>>,
 }
 
 /// A pending block as it goes on the target's lists.
 pub(crate) type Block = ListNode<PendingBlock>;
+
+impl Drop for PendingBlock {
+    fn drop(&mut self) {
+        // An entry the thread took for the log: its last log write has
+        // completed (or none was sent). Its copy is freed first, then no
+        // longer counted against the bound.
+        if let Some(s) = self.log.take() {
+            let len = self.data_len();
+            self.data = None;
+            s.written(len);
+        }
+    }
+}
 
 impl PendingBlock {
     /// Bytes of data copied for this block.
@@ -243,6 +257,11 @@ pub(crate) struct Queues {
     /// taken off `unflushed` or `logging` yet: the memory the bound
     /// (`Shared::max_held`) limits.
     held: u64,
+    /// Data bytes of the entries the thread took off `logging` whose log
+    /// writes have not all completed: not logged yet, and still in
+    /// memory, so they count against the bound too (the thread can take
+    /// entries faster than a slow log device writes them).
+    writing: u64,
     /// The thread had work a moment ago and sleeps for at most [`NAP_MS`]
     /// before it looks again: a completion need not wake it
     /// ([`Queues::wants_thread`]).
@@ -399,6 +418,12 @@ impl Queues {
         }
     }
 
+    /// The bytes the bound (`Shared::max_held`) limits: copies of
+    /// completed writes not logged yet, queued or being written.
+    pub(crate) fn bounded(&self) -> u64 {
+        self.held + self.writing
+    }
+
     /// A completion queued a block for the log: whether the thread must be
     /// woken for it. A napping thread finds it when its nap ends, unless
     /// [`NAP_MAX_HELD`] bytes or more wait: then one wake-up and one log
@@ -448,7 +473,7 @@ pub(crate) struct Shared {
     /// stops: writers waiting for room under the bound re-check.
     #[pin]
     pub(crate) room: CondVar,
-    /// Bound on `held` in bytes (0: none). A write that would exceed it
+    /// Bound on [`Queues::bounded`] in bytes (0: none). A write that would exceed it
     /// waits in `map` while the thread has the data device flushed and the
     /// held writes logged.
     pub(crate) max_held: u64,
@@ -536,6 +561,7 @@ impl Shared {
                         next_sector,
                         end_sector,
                         held: 0,
+                        writing: 0,
                         napping: false,
                         group: group.clone(),
                     },
@@ -696,8 +722,9 @@ enum Step {
 /// Takes the next step, reserving a block's log space like the C target.
 fn next_step(s: &Shared, q: &mut Queues) -> Step {
     while let Some(block) = q.logging.pop_front() {
-        s.release_held(q, block.data_len());
+        let len = block.data_len();
         if !s.enabled.load(Ordering::Relaxed) || block.superseded {
+            s.release_held(q, len);
             continue;
         }
         let h = block.header;
@@ -705,6 +732,7 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
         q.next_sector += s.sector_factor * (1 + h.data_sectors());
         if q.end_sector != 0 && q.next_sector >= q.end_sector {
             s.enabled.store(false, Ordering::Relaxed);
+            s.release_held(q, len);
             dm_err!("Ran out of space on the logdev");
             // C leaves the count of the last FUA or mark; every entry
             // written so far is complete, so count them all.
@@ -716,6 +744,10 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
         }
         q.logged_entries += 1;
         q.busy = true;
+        // Its copy stays in memory until its log writes complete: counted
+        // as being written until then (`PendingBlock`'s drop).
+        q.held = q.held.saturating_sub(len);
+        q.writing += len;
         return Step::Log(Job {
             block,
             sector,
@@ -762,11 +794,19 @@ fn write_entry(
     job: Job,
     mut header: ReservedPage,
 ) -> Result {
-    header.write(0, &job.block.header.fields())?;
-    header.write(crate::logformat::ENTRY_LEN, &job.block.mark)?;
+    let len = job.block.data_len();
+    // Off every list and never shared, so held alone.
+    let Some(mut block) = ListNode::into_unique(job.block) else {
+        s.written(len);
+        return Err(EINVAL);
+    };
+    // From here on, the entry's drop ends its count as being written.
+    block.as_mut().value_mut().log = Some(s.clone());
+    header.write(0, &block.header.fields())?;
+    header.write(crate::logformat::ENTRY_LEN, &block.mark)?;
     if s.group.is_some() {
-        let seq = job.block.group_seq.load(Ordering::Relaxed);
-        let completed = match job.block.group_completed {
+        let seq = block.group_seq.load(Ordering::Relaxed);
+        let completed = match block.group_completed {
             0 => seq,
             c => c,
         };
@@ -775,10 +815,7 @@ fn write_entry(
             &group_trailer(GroupStamp { seq, completed }),
         )?;
     }
-    // Off every list and never shared, so held alone.
-    let mut block = ListNode::into_unique(job.block).ok_or(EINVAL)?;
     block.as_mut().value_mut().header_page = Some(header);
-    block.as_mut().value_mut().log = Some(s.clone());
     let io: Arc<Block> = block.into();
     let block = &io;
     let ss = s.sector_size as usize;
@@ -992,8 +1029,9 @@ impl Shared {
     /// Waits while holding `len` more bytes would pass the bound, having
     /// the thread flush the data device so that held writes get logged. A
     /// write larger than the bound goes through once nothing is held. Only
-    /// completed writes count, and the thread drains them on its own, so a
-    /// writer waiting here never waits for its own bios. Stops waiting when
+    /// completed writes count (queued, or in log writes in flight), and
+    /// the thread and the log device drain them on their own, so a writer
+    /// waiting here never waits for its own bios. Stops waiting when
     /// logging stops or a flush of ours failed (a device that fails
     /// flushes must not hang writers).
     pub(crate) fn wait_for_room(&self, len: u64) {
@@ -1001,8 +1039,8 @@ impl Shared {
             return;
         }
         let mut q = self.q.lock();
-        while q.held > 0
-            && q.held + len > self.max_held
+        while q.bounded() > 0
+            && q.bounded() + len > self.max_held
             && self.enabled.load(Ordering::Relaxed)
             && !matches!(q.target_flush, TargetFlush::Failed)
         {
@@ -1024,7 +1062,19 @@ impl Shared {
     /// may go on.
     fn release_held(&self, q: &mut Queues, len: u64) {
         q.held = q.held.saturating_sub(len);
-        if self.max_held != 0 && q.held < self.max_held {
+        self.room_freed(q);
+    }
+
+    /// The log writes of an entry the thread took, with `len` bytes of
+    /// data, all completed (or were never sent): its copy is freed.
+    fn written(&self, len: u64) {
+        let mut q = self.q.lock();
+        q.writing = q.writing.saturating_sub(len);
+        self.room_freed(&q);
+    }
+
+    fn room_freed(&self, q: &Queues) {
+        if self.max_held != 0 && q.bounded() < self.max_held {
             self.room.notify_all();
         }
     }
