@@ -257,10 +257,11 @@ pub(crate) struct Queues {
     /// taken off `unflushed` or `logging` yet: the memory the bound
     /// (`Shared::max_held`) limits.
     held: u64,
-    /// Data bytes of the entries the thread took off `logging` whose log
-    /// writes have not all completed: not logged yet, and still in
-    /// memory, so they count against the bound too (the thread can take
-    /// entries faster than a slow log device writes them).
+    /// Under a bound: data bytes of the entries the thread took off
+    /// `logging` whose log writes have not all completed. Not logged yet,
+    /// and still in memory, so they count against the bound too (the
+    /// thread can take entries faster than a slow log device writes
+    /// them).
     writing: u64,
     /// The thread had work a moment ago and sleeps for at most [`NAP_MS`]
     /// before it looks again: a completion need not wake it
@@ -744,10 +745,13 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
         }
         q.logged_entries += 1;
         q.busy = true;
-        // Its copy stays in memory until its log writes complete: counted
-        // as being written until then (`PendingBlock`'s drop).
+        // Its copy stays in memory until its log writes complete: under a
+        // bound, counted as being written until then (`PendingBlock`'s
+        // drop).
         q.held = q.held.saturating_sub(len);
-        q.writing += len;
+        if s.max_held != 0 {
+            q.writing += len;
+        }
         return Step::Log(Job {
             block,
             sector,
@@ -1068,6 +1072,11 @@ impl Shared {
     /// The log writes of an entry the thread took, with `len` bytes of
     /// data, all completed (or were never sent): its copy is freed.
     fn written(&self, len: u64) {
+        // Without a bound nothing counts them (nor takes the lock for it
+        // at every entry's completion).
+        if self.max_held == 0 {
+            return;
+        }
         let mut q = self.q.lock();
         q.writing = q.writing.saturating_sub(len);
         self.room_freed(&q);
@@ -1198,7 +1207,11 @@ fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -
         let (super_after, entries) = (job.super_after, job.entries);
         let r = match header {
             Some(header) => write_entry(arc, batch, job, header),
-            None => Err(ENOMEM),
+            None => {
+                // Never written: no longer counted as being written.
+                s.written(job.block.data_len());
+                Err(ENOMEM)
+            }
         };
         if let Err(e) = r {
             s.disable(format_args!(
