@@ -75,15 +75,6 @@ table() {
 	esac
 }
 
-# free_total_kb: free memory in kB, counting the pages on the per-CPU free
-# lists (/proc/zoneinfo's pageset counts), which MemFree leaves out: a
-# burst of page allocations refills those lists, and MemFree alone then
-# drops by several MiB that nobody holds.
-free_total_kb() {
-	awk '$1 == "MemFree:" {kb = $2} $1 == "count:" {pcp += $2} END {print kb + pcp * 4}' \
-		/proc/meminfo /proc/zoneinfo
-}
-
 # machine_counters: CPU busy ticks, context switches, pages allocated, then
 # write requests, sectors written and flushes of the log disk, write and
 # flush requests of the data disk (/sys/block/*/stat: field 5 writes, 7 sectors written, 16
@@ -128,9 +119,9 @@ memory_burst() {
 	dmsetup mknodes b
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	before=$(free_total_kb)
+	before=$(free_memory_kb)
 	/usr/sbin/dd if=/dev/zero of=/dev/mapper/b bs=64K count=1024 oflag=direct status=none
-	after=$(free_total_kb)
+	after=$(free_memory_kb)
 	echo "MEMORY $round $1 $((64 << 20)) $((before - after))"
 	sync /dev/mapper/b
 	dmsetup remove b

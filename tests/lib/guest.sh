@@ -41,6 +41,16 @@ tree_manifest() {
 # sectors DEV: size in 512-byte sectors.
 sectors() { blockdev --getsz "$1"; }
 
+# free_memory_kb: free memory in kB, counting the pages on the per-CPU free
+# lists (/proc/zoneinfo's pageset counts), which MemFree leaves out: a
+# burst of page allocations refills those lists, and pages freed in a bio
+# completion land there first; MemFree alone then shows several MiB held
+# that nobody holds.
+free_memory_kb() {
+	awk '$1 == "MemFree:" {kb = $2} $1 == "count:" {pcp += $2} END {print kb + pcp * 4}' \
+		/proc/meminfo /proc/zoneinfo
+}
+
 # create_lw NAME DATADEV LOGDEV: a log-writes device over the whole DATADEV;
 # makes /dev/mapper/NAME (there is no udev in the guest).
 create_lw() {

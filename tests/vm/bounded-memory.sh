@@ -12,13 +12,6 @@
 data=/dev/vda log=/dev/vdb replay=/dev/vdc
 n=$(sectors $data)
 mb=512
-# Free memory in kB, with the pages on the per-CPU free lists (zoneinfo's
-# pageset counts), which MemFree leaves out: pages the target frees in a
-# completion land there first, and MemFree alone then shows them held.
-memfree() {
-	awk '$1 == "MemFree:" {kb = $2} $1 == "count:" {pcp += $2} END {print kb + pcp * 4}' \
-		/proc/meminfo /proc/zoneinfo
-}
 
 # burst IMPL OPTS TAG [LOGDEV]: prints the peak memory held (kB) for $mb MiB
 # with no flush; the table logs to LOGDEV (default $log, over which it is).
@@ -30,11 +23,11 @@ burst() {
 	dmsetup mknodes lw
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	before=$(memfree)
-	(while :; do memfree; sleep 0.1; done) >/tmp/free &
+	before=$(free_memory_kb)
+	(while :; do free_memory_kb; sleep 0.1; done) >/tmp/free &
 	sampler=$!
 	/usr/sbin/dd if=/dev/zero of=/dev/mapper/lw bs=1M count=$mb oflag=direct status=none
-	memfree >>/tmp/free
+	free_memory_kb >>/tmp/free
 	kill $sampler
 	wait $sampler 2>/dev/null || true
 	low=$(sort -n /tmp/free | head -n1)
