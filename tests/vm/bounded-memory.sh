@@ -142,4 +142,32 @@ dmsetup remove lw
 dmsetup remove slow
 unload_target rust
 replay_matches $log $replay $data $((80 << 20)) "the log after the suspends"
+
+# Log writes that fail while a writer waits at the bound: each failed
+# entry must still stop counting when its write completes, and once
+# logging turns off the writer must go on (bound 64 MiB, log writes slow
+# and failing after 2 s).
+step "ours, max_held_mb:64, the log device's writes failing under a writer at the bound"
+blkdiscard $data
+blkdiscard $log
+load_target rust
+flaky_dev flakylog $log 2 600
+slow_data_dev slowflaky /dev/mapper/flakylog 200 0
+dmsetup create lw --table "0 $n log-writes $data /dev/mapper/slowflaky 1 max_held_mb:64"
+dmsetup mknodes lw
+/usr/sbin/dd if=/dev/zero of=/dev/mapper/lw bs=1M count=$mb oflag=direct status=none &
+writer=$!
+waited=0
+while kill -0 $writer 2>/dev/null; do
+	[ $waited -lt 120 ] || fail "the writer still waits for room 120 s after the log failed"
+	sleep 1
+	waited=$((waited + 1))
+done
+wait $writer || fail "the writer failed"
+dmsetup status lw | grep -q "log-writes" || fail "no status"
+echo "$mb MiB written in about $waited s; logging: $(dmsetup status lw)"
+dmsetup remove lw
+dmsetup remove slowflaky
+dmsetup remove flakylog
+unload_target rust
 echo PASS
