@@ -144,6 +144,20 @@ copy_rate() {
 }
 copy_rate
 
+# profile_mark TARGET WORKLOAD begin|end: with BENCH_PROFILE=1, asks the
+# host (scripts/bench) for a dump of the instruction counts of QEMU's
+# tcgprof plugin, and waits for it; before a run, also prints the
+# modules' functions and their addresses (a module loads anywhere):
+#   KSYM <round> <target> <workload> <address> <type> <name> [<module>]
+#   PROFILE <round> <target> <workload> begin|end
+profile_mark() {
+	[ "${BENCH_PROFILE:-0}" = 1 ] || return 0
+	[ "$3" = begin ] && awk -v tag="$round $1 $2" '$4 ~ /^\[/ {print "KSYM", tag, $0}' /proc/kallsyms
+	echo "PROFILE $round $1 $2 $3"
+	# The host polls every 20 ms; an idle guest runs next to nothing.
+	sleep 1
+}
+
 # use_target TARGET: makes TARGET's module the loaded log-writes one
 # (linear needs none, and leaves whichever is loaded alone).
 loaded=
@@ -211,7 +225,9 @@ for round in $(seq "$rounds"); do
 				dmsetup mknodes b
 				m0=$(machine_counters) t0=$(thread_counters) e0=$(entries_logged "$target")
 				s0=$(data_sectors)
+				profile_mark "$target" "$w$suffix" begin
 				out=$(run_workload "$w" /dev/mapper/b $scale) || fail "$w on $target failed: $out"
+				profile_mark "$target" "$w$suffix" end
 				t1=$(thread_counters) e1=$(entries_logged "$target")
 				# The machine's counters after the remove, which waits
 				# for every log write still queued: the log's requests
