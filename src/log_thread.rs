@@ -66,6 +66,9 @@ pub(crate) struct PendingBlock {
     /// `log_end_io` does, so that the thread need not wait for them; the
     /// entry's drop then ends its count against the memory bound.
     log: Option<Arc<Shared>>,
+    /// The entry written after it in the same log bio ([`Run`]): the bio
+    /// holds the first entry of its run, and each entry the next.
+    next_in_bio: Option<Arc<Block>>,
 }
 
 /// A pending block as it goes on the target's lists.
@@ -80,6 +83,14 @@ impl Drop for PendingBlock {
             let len = self.data_len();
             self.data = None;
             s.written(len);
+        }
+        // The rest of its run, one entry at a time: dropped as a chain,
+        // each entry's drop would nest in the previous one's, as deep as
+        // the run is long, in a bio's completion.
+        let mut next = self.next_in_bio.take();
+        while let Some(block) = next {
+            next = Arc::into_unique_or_drop(block)
+                .and_then(|mut unique| unique.as_mut().value_mut().next_in_bio.take());
         }
     }
 }
@@ -107,6 +118,7 @@ impl PendingBlock {
                 group_completed: 0,
                 header_page: None,
                 log: None,
+                next_in_bio: None,
             },
             GFP_KERNEL,
         )
@@ -173,6 +185,7 @@ impl PendingBlock {
                 group_completed: self.group_completed,
                 header_page: None,
                 log: None,
+                next_in_bio: None,
             }));
         }
         Ok(None)
@@ -788,23 +801,20 @@ fn next_step(s: &Shared, q: &mut Queues) -> Step {
     Step::Idle
 }
 
-/// Writes `job`'s entry with its header in `header`: the entry's block,
-/// which then holds the header page, is what its bios keep alive. The
-/// caller must not hold `q`: a bio may complete before it is submitted
-/// fully, and a failed one takes `q` to turn logging off.
-fn write_entry(
+/// Makes `block` an entry being written: its header goes into `header`,
+/// which it then holds, and it is taken off list ownership (its log bios
+/// keep it alive). From here on its drop ends its count as being written.
+fn prepare_entry(
     s: &Arc<Shared>,
-    batch: &Arc<IoBatch>,
-    job: Job,
+    block: ListArc<Block>,
     mut header: ReservedPage,
-) -> Result {
-    let len = job.block.data_len();
+) -> Result<Pin<UniqueArc<Block>>> {
+    let len = block.data_len();
     // Off every list and never shared, so held alone.
-    let Some(mut block) = ListNode::into_unique(job.block) else {
+    let Some(mut block) = ListNode::into_unique(block) else {
         s.written(len);
         return Err(EINVAL);
     };
-    // From here on, the entry's drop ends its count as being written.
     block.as_mut().value_mut().log = Some(s.clone());
     header.write(0, &block.header.fields())?;
     header.write(crate::logformat::ENTRY_LEN, &block.mark)?;
@@ -820,16 +830,35 @@ fn write_entry(
         )?;
     }
     block.as_mut().value_mut().header_page = Some(header);
+    Ok(block)
+}
+
+/// Pages an entry's log writes carry: its header's, then its data's.
+fn entry_pages(block: &PendingBlock) -> usize {
+    1 + block
+        .data
+        .as_ref()
+        .map_or(0, |d| d.len().div_ceil(PAGE_SIZE))
+}
+
+/// Writes an entry too large for one bio ([`entry_pages`] over
+/// `BIO_MAX_VECS`) at `sector`, in as many bios as it takes; each keeps
+/// the entry alive. The caller must not hold `q`: a bio may complete
+/// before it is submitted fully, and a failed one takes `q` to turn
+/// logging off.
+fn write_entry(
+    s: &Arc<Shared>,
+    batch: &Arc<IoBatch>,
+    sector: u64,
+    block: Pin<UniqueArc<Block>>,
+) -> Result {
     let io: Arc<Block> = block.into();
     let block = &io;
     let ss = s.sector_size as usize;
-    let data_pages = block
-        .data
-        .as_ref()
-        .map_or(0, |d| d.len().div_ceil(PAGE_SIZE));
+    let data_pages = entry_pages(block) - 1;
     // The first bio carries the header and as much data as fits; the rest
     // follow in full bios.
-    let mut sector = job.sector;
+    let mut sector = sector;
     let mut page = 0usize;
     let mut first = true;
     while first || page < data_pages {
@@ -873,6 +902,142 @@ fn write_entry(
         first = false;
     }
     Ok(())
+}
+
+/// Consecutive entries gathered for one log bio, each whole, at most
+/// `BIO_MAX_VECS` pages in all: one bio, one reference to the device, one
+/// completion and one count in the batch serve them all, where each entry
+/// took its own (the plug merged their requests already; this saves the
+/// work per bio). Only entries already queued when the thread takes them
+/// are gathered: it never waits for more.
+struct Run {
+    /// In log order, off every other list, each prepared
+    /// ([`prepare_entry`]).
+    entries: List<Block>,
+    /// The 512-byte sector of the first entry.
+    sector: u64,
+    /// Where an entry must start to join the run.
+    end: u64,
+    /// Pages gathered.
+    vecs: usize,
+    /// The entries logged, counting the last one of the run.
+    count: u64,
+    /// What the super block is due after the run (the most pressing of
+    /// its entries').
+    super_after: SuperAfter,
+}
+
+impl Run {
+    fn new() -> Self {
+        Run {
+            entries: List::new(),
+            sector: 0,
+            end: 0,
+            vecs: 0,
+            count: 0,
+            super_after: SuperAfter::No,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether an entry of `pages` pages at `sector` can join.
+    fn takes(&self, sector: u64, pages: usize) -> bool {
+        self.is_empty() || (sector == self.end && self.vecs + pages <= BIO_MAX_VECS)
+    }
+
+    /// Adds `block`, prepared, at `sector` (where [`Run::takes`] said it
+    /// fits).
+    fn push(
+        &mut self,
+        s: &Shared,
+        block: Pin<UniqueArc<Block>>,
+        sector: u64,
+        super_after: SuperAfter,
+        entries: u64,
+    ) {
+        if self.is_empty() {
+            self.sector = sector;
+        }
+        let bytes = u64::from(s.sector_size) + block.data_len();
+        self.end = sector + (bytes >> 9);
+        self.vecs += entry_pages(&block);
+        self.count = entries;
+        self.super_after = match (self.super_after, super_after) {
+            (SuperAfter::Now, _) | (_, SuperAfter::Now) => SuperAfter::Now,
+            (SuperAfter::Soon, _) | (_, SuperAfter::Soon) => SuperAfter::Soon,
+            _ => SuperAfter::No,
+        };
+        self.entries.push_back(block.into());
+    }
+
+    /// Submits the entries gathered, if any, in one bio, then writes the
+    /// super block if one is due. Returns whether there were any.
+    fn submit(&mut self, s: &Arc<Shared>, batch: &Arc<IoBatch>) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        // Chained last first: each entry holds the next, and the bio holds
+        // the first.
+        let mut chain: Option<Arc<Block>> = None;
+        while let Some(block) = self.entries.pop_back() {
+            // Never shared, so this cannot fail; if it did, the entry
+            // would be gone and the log short of it: stop logging.
+            let Some(mut block) = ListNode::into_unique(block) else {
+                s.disable(format_args!(
+                    "Couldn't write log entry: error {}",
+                    EINVAL.to_errno()
+                ));
+                continue;
+            };
+            block.as_mut().value_mut().next_in_bio = chain.take();
+            chain = Some(block.into());
+        }
+        let (sector, vecs, count, super_after) =
+            (self.sector, self.vecs, self.count, self.super_after);
+        *self = Run::new();
+        let Some(first) = chain else {
+            return true;
+        };
+        let ss = s.sector_size as usize;
+        let r = submit_write(
+            &s.bios,
+            s.logdev.bdev_file(),
+            sector,
+            WriteKind::Plain,
+            vecs as u16,
+            batch,
+            first,
+            |bio, first| {
+                let mut block = first;
+                loop {
+                    if let Some(h) = block.header_page.as_ref() {
+                        bio.add(h, ss)?;
+                    }
+                    if let Some(data) = block.data.as_ref() {
+                        for (p, len) in data.pages() {
+                            bio.add(p, len)?;
+                        }
+                    }
+                    match block.next_in_bio.as_ref() {
+                        Some(next) => block = next,
+                        None => return Ok(()),
+                    }
+                }
+            },
+        );
+        if let Err(e) = r {
+            s.disable(format_args!(
+                "Couldn't write log entry: error {}",
+                e.to_errno()
+            ));
+        } else if super_after == SuperAfter::Now || super_due(s, super_after) {
+            update_super(s, batch, count);
+        }
+        true
+    }
 }
 
 fn write_super(s: &Shared, batch: &Arc<IoBatch>, entries: u64) -> Result {
@@ -1155,6 +1320,8 @@ fn sleep_until_work(s: &Shared, worked: bool) {
 fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -> Idle {
     let s = &**arc;
     let mut worked = false;
+    // `busy` (set by `next_step`) stays set while entries wait here.
+    let mut run = Run::new();
     loop {
         let step = next_step(s, &mut s.q.lock());
         if !matches!(step, Step::Idle) {
@@ -1162,27 +1329,38 @@ fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -
         }
         let job = match step {
             Step::Log(job) => job,
-            Step::Flush => {
-                if let Err(e) = send_target_flush(arc) {
-                    s.disable(format_args!(
-                        "Couldn't flush the data device: error {}",
-                        e.to_errno()
-                    ));
-                }
-                continue;
-            }
+            // Whatever the thread does next comes after the entries it
+            // took reach the log device.
             Step::Super { entries } => {
+                run.submit(arc, batch);
                 update_super(s, batch, entries);
                 s.q.lock().busy = false;
                 continue;
             }
-            Step::Exit => return Idle::Exit,
-            // Log writes still in flight complete on their own (a failed
-            // one turns logging off in its completion): the thread waits
-            // for them only before a super block, for spare pages and at
-            // exit. Waiting here too would cost it one more wake-up per
-            // entry when writes come one by one.
-            Step::Idle => return Idle::Sleep { worked },
+            step => {
+                if run.submit(arc, batch) {
+                    s.q.lock().busy = false;
+                }
+                match step {
+                    Step::Flush => {
+                        if let Err(e) = send_target_flush(arc) {
+                            s.disable(format_args!(
+                                "Couldn't flush the data device: error {}",
+                                e.to_errno()
+                            ));
+                        }
+                        continue;
+                    }
+                    Step::Exit => return Idle::Exit,
+                    // Log writes still in flight complete on their own (a
+                    // failed one turns logging off in its completion): the
+                    // thread waits for them only before a super block, for
+                    // spare pages and at exit. Waiting here too would cost
+                    // it one more wake-up per entry when writes come one by
+                    // one.
+                    _ => return Idle::Sleep { worked },
+                }
+            }
         };
         if !*started {
             // Whatever the log device held before (an older log) must not
@@ -1198,30 +1376,56 @@ fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -
             Some(page) => Some(page),
             None => {
                 // Memory is short and every spare page is in a log write
-                // in flight: they come back as those complete. A failed
-                // one has turned logging off and said so.
+                // in flight or gathered here: they come back as those
+                // complete. A failed one has turned logging off and said
+                // so.
+                run.submit(arc, batch);
                 let _ = batch.wait();
                 s.headers.get(ss)
             }
         };
-        let (super_after, entries) = (job.super_after, job.entries);
+        let Job {
+            block,
+            sector,
+            super_after,
+            entries,
+        } = job;
         let r = match header {
-            Some(header) => write_entry(arc, batch, job, header),
+            Some(header) => prepare_entry(arc, block, header),
             None => {
                 // Never written: no longer counted as being written.
-                s.written(job.block.data_len());
+                s.written(block.data_len());
                 Err(ENOMEM)
             }
         };
+        let r = r.and_then(|block| {
+            if entry_pages(&block) > BIO_MAX_VECS {
+                run.submit(arc, batch);
+                write_entry(arc, batch, sector, block)?;
+                if super_after == SuperAfter::Now || super_due(s, super_after) {
+                    update_super(s, batch, entries);
+                }
+            } else {
+                if !run.takes(sector, entry_pages(&block)) {
+                    run.submit(arc, batch);
+                }
+                run.push(s, block, sector, super_after, entries);
+                // A mark: its super block right after it.
+                if super_after == SuperAfter::Now {
+                    run.submit(arc, batch);
+                }
+            }
+            Ok(())
+        });
         if let Err(e) = r {
             s.disable(format_args!(
                 "Couldn't write log entry: error {}",
                 e.to_errno()
             ));
-        } else if super_after == SuperAfter::Now || super_due(s, super_after) {
-            update_super(s, batch, entries);
         }
-        s.q.lock().busy = false;
+        if run.is_empty() {
+            s.q.lock().busy = false;
+        }
     }
 }
 
