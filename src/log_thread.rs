@@ -982,23 +982,29 @@ impl Run {
         // Chained last first: each entry holds the next, and the bio holds
         // the first.
         let mut chain: Option<Arc<Block>> = None;
+        let mut lost = false;
         while let Some(block) = self.entries.pop_back() {
             // Never shared, so this cannot fail; if it did, the entry
-            // would be gone and the log short of it: stop logging.
-            let Some(mut block) = ListNode::into_unique(block) else {
-                s.disable(format_args!(
-                    "Couldn't write log entry: error {}",
-                    EINVAL.to_errno()
-                ));
-                continue;
-            };
-            block.as_mut().value_mut().next_in_bio = chain.take();
-            chain = Some(block.into());
+            // would be gone and every later one a slot off.
+            match ListNode::into_unique(block) {
+                Some(mut block) => {
+                    block.as_mut().value_mut().next_in_bio = chain.take();
+                    chain = Some(block.into());
+                }
+                None => lost = true,
+            }
         }
         let (sector, vecs, count, super_after) =
             (self.sector, self.vecs, self.count, self.super_after);
         *self = Run::new();
-        let Some(first) = chain else {
+        let Some(first) = chain.filter(|_| !lost) else {
+            // Nothing of the run is written; a write not sent counts as a
+            // failed one, so no super block counts the run.
+            s.disable(format_args!(
+                "Couldn't write log entry: error {}",
+                EINVAL.to_errno()
+            ));
+            batch.not_sent();
             return true;
         };
         let ss = s.sector_size as usize;
@@ -1399,15 +1405,23 @@ fn log_until_idle(arc: &Arc<Shared>, batch: &Arc<IoBatch>, started: &mut bool) -
             }
         };
         let r = r.and_then(|block| {
-            if entry_pages(&block) > BIO_MAX_VECS {
+            // Entries gathered before it that could not be written leave a
+            // hole it must not follow (and logging is off then).
+            let written = |run: &mut Run| {
                 run.submit(arc, batch);
+                s.enabled.load(Ordering::Relaxed)
+            };
+            if entry_pages(&block) > BIO_MAX_VECS {
+                if !written(&mut run) {
+                    return Ok(());
+                }
                 write_entry(arc, batch, sector, block)?;
                 if super_after == SuperAfter::Now || super_due(s, super_after) {
                     update_super(s, batch, entries);
                 }
             } else {
-                if !run.takes(sector, entry_pages(&block)) {
-                    run.submit(arc, batch);
+                if !run.takes(sector, entry_pages(&block)) && !written(&mut run) {
+                    return Ok(());
                 }
                 run.push(s, block, sector, super_after, entries);
                 // A mark: its super block right after it.

@@ -56,6 +56,17 @@ impl IoBatch {
         }
     }
 
+    /// Counts a write of the batch that could not be submitted as one that
+    /// failed: every later [`IoBatch::wait`] reports it, so that nothing
+    /// written after it (a record that counts it, say) is taken for
+    /// complete while a hole lies before it.
+    pub(crate) fn not_sent(&self) {
+        let mut s = self.state.lock();
+        if s.error == 0 {
+            s.error = BLK_STS_IOERR;
+        }
+    }
+
     /// Waits until every bio submitted so far has completed. Returns the
     /// `blk_status_t` of the first bio of the batch that ever failed, or
     /// `Ok` if none has: the failure is not forgotten, so that of two
@@ -72,6 +83,10 @@ impl IoBatch {
         }
     }
 }
+
+/// `BLK_STS_IOERR` (`include/linux/blk_types.h`, a macro bindgen does not
+/// see): the status of a write [`submit_write`] could not send.
+const BLK_STS_IOERR: u8 = 10;
 
 /// Most pages one bio can carry (`BIO_MAX_VECS`).
 pub(crate) const BIO_MAX_VECS: usize = 256;
@@ -190,12 +205,36 @@ pub(crate) trait Completion {
 /// borrowed from `owner`; the bio holds `owner` until it completes, then
 /// `batch` counts the completion. Nothing is submitted if `fill` fails, or
 /// (`EINVAL`) if it added nothing to a write that is not a flush, or a
-/// length that is not a multiple of 512 bytes.
+/// length that is not a multiple of 512 bytes; a write not submitted counts
+/// in `batch` as one that failed.
 ///
 /// Process context (the allocation may sleep), and not from a bio's
 /// submission path (`map`): the bio set has no rescuer.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn submit_write<T, F>(
+    bios: &Arc<BioSet>,
+    dev: &BlockDeviceFile,
+    sector: u64,
+    kind: WriteKind,
+    nr_vecs: u16,
+    batch: &Arc<IoBatch>,
+    owner: Arc<T>,
+    fill: F,
+) -> Result
+where
+    T: Completion + Send + Sync + 'static,
+    F: for<'x> FnOnce(&mut BioPages<'x>, &'x T) -> Result,
+{
+    let r = build_and_submit(bios, dev, sector, kind, nr_vecs, batch, owner, fill);
+    if r.is_err() {
+        batch.not_sent();
+    }
+    r
+}
+
+/// [`submit_write`], but for counting a failure in the batch.
+#[allow(clippy::too_many_arguments)]
+fn build_and_submit<T, F>(
     bios: &Arc<BioSet>,
     dev: &BlockDeviceFile,
     sector: u64,
