@@ -406,7 +406,7 @@ impl dm::Target for LogWrites {
         };
         let data = if bio.op() == ReqOp::Write && bio.has_data() {
             self.shared.wait_for_room(u64::from(bio.size()));
-            match bio.copy_data() {
+            match bio.copy_data(&self.shared.pages) {
                 Ok(d) => Some(d),
                 Err(_) => {
                     self.shared

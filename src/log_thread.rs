@@ -37,6 +37,19 @@ use kernel::time::msecs_to_jiffies;
 /// pages for entry headers and super blocks.
 const LOG_BIO_RESERVE: u32 = 16;
 
+/// Header pages kept for reuse once they come back from the log device:
+/// the entries of a burst of writes are gathered into few log bios
+/// ([`Run`]), and each holds a header page until its bio completes.
+/// Past [`LOG_BIO_RESERVE`] they are allocated as needed, then kept.
+const HEADER_PAGES_KEPT: usize = 64;
+
+/// Pages of logged copies kept for the next copies (256 KiB at most, none
+/// until used): a write's copy is allocated on the writer's CPU and freed
+/// when its entry's log write completes, elsewhere; through the page
+/// allocator, that pair cost about as many instructions as the 4 KiB copy
+/// itself (`BENCH_PROFILE=1 make bench`).
+const DATA_PAGES_KEPT: usize = 64;
+
 /// One write, flush, discard or mark waiting to be logged (C's
 /// `struct pending_block`).
 pub(crate) struct PendingBlock {
@@ -505,6 +518,8 @@ pub(crate) struct Shared {
     /// memory is short the thread still logs, and so frees the copies of
     /// the writes it logs.
     pub(crate) headers: Arc<PageReserve>,
+    /// Pages for the copies of writes ([`DATA_PAGES_KEPT`]).
+    pub(crate) pages: Arc<PageReserve>,
     /// The data device.
     pub(crate) dev: TableDev,
     /// Cleared for good when logging fails or the log is full. Atomic, not
@@ -552,7 +567,8 @@ impl Shared {
     ) -> Result<Arc<Shared>> {
         let flushes = IoBatch::new()?;
         let log_writes = IoBatch::new()?;
-        let headers = PageReserve::new(LOG_BIO_RESERVE as usize)?;
+        let headers = PageReserve::new(LOG_BIO_RESERVE as usize, HEADER_PAGES_KEPT)?;
+        let pages = PageReserve::new(0, DATA_PAGES_KEPT)?;
         let end_sector = logdev.nr_sectors();
         let sector_factor = u64::from(sector_size >> 9);
         let appending = append.is_some();
@@ -589,6 +605,7 @@ impl Shared {
                 log_writes,
                 bios,
                 headers,
+                pages,
                 dev,
                 enabled: AtomicBool::new(true),
                 appending,

@@ -102,28 +102,63 @@ impl NoIoPage {
     }
 }
 
-/// Pages for a task that must make progress when memory is short and
-/// takes pages at a high rate, one at a time: [`PageReserve::get`] takes
-/// one of the spare pages set aside when the reserve was made, or, when
-/// every one is out, allocates a page if it can do so at once; a
-/// [`ReservedPage`] refills the spare pages when it is dropped (in any
-/// context). While fewer pages than the spare ones are out at a time, no
-/// page is allocated or freed; like a `mempool_alloc_pages` pool, when
-/// memory is short, the spare pages still come back.
+/// Free pages kept for reuse, for tasks that take pages at a high rate and
+/// give them back soon: [`PageReserve::get`] and [`PageReserve::take`]
+/// hand out a kept page when there is one, and a [`ReservedPage`] goes
+/// back to the kept ones when dropped (in any context) unless `keep` are
+/// there already, rather than through the page allocator each time. The
+/// first `n` pages are allocated when the reserve is made: like a
+/// `mempool_alloc_pages` pool, a task that can wait for pages to come back
+/// makes progress when memory is short.
 #[pin_data]
 pub(crate) struct PageReserve {
-    /// A slot for each spare page; `None` while it is out.
     #[pin]
-    spare: SpinLockIrq<KVec<Option<NoIoPage>>>,
+    spare: SpinLockIrq<Kept>,
+}
+
+/// The pages a [`PageReserve`] keeps: a stack in slots allocated when the
+/// reserve is made, so that giving a page back never allocates.
+struct Kept {
+    slots: KVec<Option<NoIoPage>>,
+    /// Slots `..len` hold a page, the others none.
+    len: usize,
+}
+
+impl Kept {
+    fn pop(&mut self) -> Option<NoIoPage> {
+        let i = self.len.checked_sub(1)?;
+        self.len = i;
+        self.slots.get_mut(i)?.take()
+    }
+
+    /// Keeps `page`, or gives it back when every slot is taken.
+    fn push(&mut self, page: NoIoPage) -> core::result::Result<(), NoIoPage> {
+        match self.slots.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(page);
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(page),
+        }
+    }
 }
 
 impl PageReserve {
-    /// A reserve with `n` spare pages, allocated now (process context).
-    pub(crate) fn new(n: usize) -> Result<Arc<PageReserve>> {
-        let mut spare = KVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            spare.push(Some(NoIoPage::new_unzeroed()?), GFP_KERNEL)?;
+    /// A reserve with `n` pages allocated now, keeping up to `keep` (at
+    /// least `n`) of those given back (process context).
+    pub(crate) fn new(n: usize, keep: usize) -> Result<Arc<PageReserve>> {
+        let keep = keep.max(n);
+        let mut slots = KVec::with_capacity(keep, GFP_KERNEL)?;
+        for i in 0..keep {
+            let page = if i < n {
+                Some(NoIoPage::new_unzeroed()?)
+            } else {
+                None
+            };
+            slots.push(page, GFP_KERNEL)?;
         }
+        let spare = Kept { slots, len: n };
         Arc::pin_init(
             pin_init!(PageReserve {
                 spare <- new_spinlock_irq!(spare, "PageReserve::spare"),
@@ -132,30 +167,46 @@ impl PageReserve {
         )
     }
 
+    fn reserved(self: &Arc<Self>, page: NoIoPage) -> ReservedPage {
+        ReservedPage {
+            page: ManuallyDrop::new(page),
+            reserve: self.clone(),
+        }
+    }
+
     /// A page whose first `zeroed` bytes (all, past a page) are zero, or
-    /// `None` when every spare page is out and none can be allocated
-    /// without waiting: the caller waits for one to come back. The rest of
-    /// the page holds what it last held, here or before it was allocated:
-    /// only the first `zeroed` bytes, written over as needed, may leave
-    /// the kernel (be added to a bio). Zeroing only what is used saves
-    /// clearing a whole page for a sector.
+    /// `None` when none is kept and none can be allocated without waiting:
+    /// the caller waits for one to come back. The rest of the page holds
+    /// what it last held, here or before it was allocated: only the first
+    /// `zeroed` bytes, written over as needed, may leave the kernel (be
+    /// added to a bio). Zeroing only what is used saves clearing a whole
+    /// page for a sector.
     pub(crate) fn get(self: &Arc<Self>, zeroed: usize) -> Option<ReservedPage> {
-        let spare = self.spare.lock().iter_mut().find_map(Option::take);
-        let mut page = match spare {
+        let kept = self.spare.lock().pop();
+        let mut page = match kept {
             Some(page) => page,
             None => NoIoPage::new_unzeroed_or_fail_fast().ok()?,
         };
         // In bounds, so it cannot fail.
         let _ = page.zero(0, zeroed.min(PAGE_SIZE));
-        Some(ReservedPage {
-            page: ManuallyDrop::new(page),
-            reserve: self.clone(),
-        })
+        Some(self.reserved(page))
+    }
+
+    /// A page holding whatever it held last, allocated (in a
+    /// [`noio_scope`]) when none is kept: only for [`PageBuf`], which
+    /// overwrites or zeroes every byte it lets out.
+    fn take(self: &Arc<Self>) -> Result<ReservedPage> {
+        let kept = self.spare.lock().pop();
+        let page = match kept {
+            Some(page) => page,
+            None => NoIoPage::new_unzeroed()?,
+        };
+        Ok(self.reserved(page))
     }
 }
 
-/// A page from a [`PageReserve`]; back to its spare pages when dropped, if
-/// they are short of one, else freed.
+/// A page from a [`PageReserve`]; back to its kept pages when dropped, if
+/// it keeps fewer than it may, else freed.
 ///
 /// # Invariants
 ///
@@ -184,12 +235,9 @@ impl Drop for ReservedPage {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once, and nothing uses `page` after it.
         let page = unsafe { ManuallyDrop::take(&mut self.page) };
-        let mut spare = self.reserve.spare.lock();
-        // Into an empty slot if there is one (allocating nothing); if not,
-        // the page is freed instead.
-        if let Some(slot) = spare.iter_mut().find(|slot| slot.is_none()) {
-            *slot = Some(page);
-        }
+        // Kept if there is room; if not, freed, after the lock.
+        let unkept = self.reserve.spare.lock().push(page);
+        drop(unkept);
     }
 }
 
@@ -263,50 +311,50 @@ pub(crate) fn noio_scope<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// The pages of a [`PageBuf`], the first one inline: a buffer of one page
-/// (a 4 KiB write) costs one allocation, its page, rather than two.
+/// (a 4 KiB write) costs no allocation when its reserve keeps a page, and
+/// one, its page, when not.
 struct Pages {
-    first: Option<NoIoPage>,
-    rest: KVec<NoIoPage>,
+    first: Option<ReservedPage>,
+    rest: KVec<ReservedPage>,
 }
 
 impl Pages {
-    /// `n` pages, allocated without zeroing them.
-    fn new_unzeroed(n: usize) -> Result<Self> {
-        let first = if n > 0 {
-            Some(NoIoPage::new_unzeroed()?)
-        } else {
-            None
-        };
-        let mut rest = KVec::with_capacity(n.saturating_sub(1), GFP_KERNEL)?;
-        for _ in 1..n {
-            rest.push(NoIoPage::new_unzeroed()?, GFP_KERNEL)?;
+    /// `n` pages from `reserve`, not zeroed.
+    fn take(reserve: &Arc<PageReserve>, n: usize) -> Result<Self> {
+        let first = if n > 0 { Some(reserve.take()?) } else { None };
+        let mut rest = KVec::new();
+        if n > 1 {
+            rest.reserve(n - 1, GFP_KERNEL)?;
+            for _ in 1..n {
+                rest.push(reserve.take()?, GFP_KERNEL)?;
+            }
         }
         Ok(Pages { first, rest })
     }
 
     fn get(&self, i: usize) -> Option<&NoIoPage> {
         match i {
-            0 => self.first.as_ref(),
-            i => self.rest.get(i - 1),
+            0 => self.first.as_deref(),
+            i => self.rest.get(i - 1).map(|p| &**p),
         }
     }
 
     fn get_mut(&mut self, i: usize) -> Option<&mut NoIoPage> {
         match i {
-            0 => self.first.as_mut(),
-            i => self.rest.get_mut(i - 1),
+            0 => self.first.as_deref_mut(),
+            i => self.rest.get_mut(i - 1).map(|p| &mut **p),
         }
     }
 
     fn last_mut(&mut self) -> Option<&mut NoIoPage> {
         match self.rest.last_mut() {
             Some(page) => Some(page),
-            None => self.first.as_mut(),
+            None => self.first.as_deref_mut(),
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = &NoIoPage> + '_ {
-        Iterator::chain(self.first.iter(), self.rest.iter())
+        Iterator::chain(self.first.iter(), self.rest.iter()).map(|p| &**p)
     }
 }
 
@@ -327,15 +375,16 @@ pub(crate) struct PageBuf {
 }
 
 impl PageBuf {
-    /// A buffer of `len` bytes filled, in order, by `fill` through a
-    /// [`PageSink`]. Fails unless exactly `len` bytes arrive. Call within a
-    /// [`noio_scope`] on the I/O path (the vector of the pages after the
-    /// first is a plain allocation).
+    /// A buffer of `len` bytes in pages from `reserve`, filled, in order,
+    /// by `fill` through a [`PageSink`]. Fails unless exactly `len` bytes
+    /// arrive. Call within a [`noio_scope`] on the I/O path (the vector of
+    /// the pages after the first is a plain allocation).
     pub(crate) fn copy_from(
+        reserve: &Arc<PageReserve>,
         len: usize,
         fill: impl FnOnce(&mut PageSink<'_>) -> Result,
     ) -> Result<Self> {
-        let mut pages = Pages::new_unzeroed(len.div_ceil(PAGE_SIZE))?;
+        let mut pages = Pages::take(reserve, len.div_ceil(PAGE_SIZE))?;
         let mut sink = PageSink {
             pages: &mut pages,
             at: 0,

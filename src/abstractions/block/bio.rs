@@ -5,7 +5,7 @@
 
 use crate::abstractions::bindings;
 use crate::abstractions::block::BlockDevice;
-use crate::abstractions::page::{PageBuf, PAGE_SIZE};
+use crate::abstractions::page::{PageBuf, PageReserve, PAGE_SIZE};
 use crate::abstractions::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
 use core::pin::Pin;
 use kernel::error::{code::EINVAL, Result};
@@ -14,7 +14,7 @@ use kernel::init::pin_init_from_closure;
 use kernel::new_condvar;
 use kernel::prelude::PinInit;
 use kernel::prelude::{pin_data, pinned_drop, try_pin_init};
-use kernel::sync::CondVar;
+use kernel::sync::{Arc, CondVar};
 use kernel::types::Opaque;
 #[cfg(lw_pin_init_crate)]
 use pin_init::pin_init_from_closure;
@@ -146,16 +146,17 @@ impl Bio {
                 != bindings::req_op_REQ_OP_SECURE_ERASE
     }
 
-    /// Copies the bio's data into a new [`PageBuf`]: every segment in order,
-    /// as `bio_for_each_segment()` walks them (this mirrors its
-    /// `bvec_iter_*` arithmetic on a copy of the iterator). Fails with
-    /// `EINVAL` for a bio that carries no data ([`Bio::has_data`]).
-    pub(crate) fn copy_data(&self) -> Result<PageBuf> {
+    /// Copies the bio's data into a new [`PageBuf`] of pages from `pages`:
+    /// every segment in order, as `bio_for_each_segment()` walks them (this
+    /// mirrors its `bvec_iter_*` arithmetic on a copy of the iterator).
+    /// Fails with `EINVAL` for a bio that carries no data
+    /// ([`Bio::has_data`]).
+    pub(crate) fn copy_data(&self, pages: &Arc<PageReserve>) -> Result<PageBuf> {
         if !self.has_data() {
             return Err(EINVAL);
         }
         let raw = self.raw();
-        PageBuf::copy_from(raw.bi_iter.bi_size as usize, |sink| {
+        PageBuf::copy_from(pages, raw.bi_iter.bi_size as usize, |sink| {
             let mut iter = raw.bi_iter;
             while iter.bi_size > 0 {
                 // SAFETY: While `bi_size` is non-zero, `bi_idx` indexes a
