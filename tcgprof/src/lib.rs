@@ -14,8 +14,10 @@
 //! host: when the file named by the `req=PATH` argument appears, holding an
 //! output path, the plugin writes there one `ADDRESS COUNT` line (hex
 //! guest address of a block's first instruction, instructions executed
-//! since boot) per block that ran, then removes the request. A run's
-//! instructions are the difference of two dumps.
+//! since the previous dump) per block that ran since then, then removes
+//! the request. A dump at the start of a run and one at its end: the
+//! second holds the run's instructions alone (and stays small: a dump of
+//! everything since boot, for every run, came to gigabytes per bench).
 //!
 //! Plugin API version 1 (QEMU 7.2, as Debian 12 ships it).
 
@@ -54,11 +56,18 @@ extern "C" {
 #[no_mangle]
 pub static qemu_plugin_version: c_int = 1;
 
+/// A block's counter, which the translated code adds to, and what it read
+/// at the last dump.
+struct Counter {
+    count: &'static AtomicU64,
+    dumped: u64,
+}
+
 /// One counter per block, keyed by its address and length (a block
 /// retranslated alike shares its counter). Counters are leaked: the
 /// translated code adds to them for the life of the emulator.
-fn counters() -> &'static Mutex<HashMap<(u64, usize), &'static AtomicU64>> {
-    static C: OnceLock<Mutex<HashMap<(u64, usize), &'static AtomicU64>>> = OnceLock::new();
+fn counters() -> &'static Mutex<HashMap<(u64, usize), Counter>> {
+    static C: OnceLock<Mutex<HashMap<(u64, usize), Counter>>> = OnceLock::new();
     C.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -72,8 +81,12 @@ unsafe extern "C" fn translated(_id: PluginId, tb: *mut Tb) {
     let (vaddr, n) = unsafe { (qemu_plugin_tb_vaddr(tb), qemu_plugin_tb_n_insns(tb)) };
     let counter = {
         let mut map = counters().lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((vaddr, n))
-            .or_insert_with(|| Box::leak(Box::new(AtomicU64::new(0))))
+        map.entry((vaddr, n))
+            .or_insert_with(|| Counter {
+                count: Box::leak(Box::new(AtomicU64::new(0))),
+                dumped: 0,
+            })
+            .count
     };
     // SAFETY: `tb` is valid during the callback; the counter is leaked,
     // so it outlives every execution of the translated code, which adds
@@ -89,16 +102,21 @@ unsafe extern "C" fn translated(_id: PluginId, tb: *mut Tb) {
     };
 }
 
-/// Writes every counter that moved to `out` (via a temporary file, so
-/// that the host never reads a half-written dump).
+/// Writes what every counter that moved since the last dump moved by to
+/// `out` (via a temporary file, so that the host never reads a
+/// half-written dump).
 fn dump(out: &str) -> std::io::Result<()> {
     let tmp = format!("{out}.tmp");
     let mut w = BufWriter::new(fs::File::create(&tmp)?);
     let snapshot: Vec<(u64, u64)> = {
-        let map = counters().lock().unwrap_or_else(|e| e.into_inner());
-        map.iter()
-            .map(|(&(vaddr, _), c)| (vaddr, c.load(Ordering::Relaxed)))
-            .filter(|&(_, n)| n != 0)
+        let mut map = counters().lock().unwrap_or_else(|e| e.into_inner());
+        map.iter_mut()
+            .filter_map(|(&(vaddr, _), c)| {
+                let now = c.count.load(Ordering::Relaxed);
+                let moved = now.wrapping_sub(c.dumped);
+                c.dumped = now;
+                (moved != 0).then_some((vaddr, moved))
+            })
             .collect()
     };
     for (vaddr, n) in snapshot {
