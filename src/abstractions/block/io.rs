@@ -225,104 +225,89 @@ where
     T: Completion + Send + Sync + 'static,
     F: for<'x> FnOnce(&mut BioPages<'x>, &'x T) -> Result,
 {
-    let r = build_and_submit(bios, dev, sector, kind, nr_vecs, batch, owner, fill);
+    // Every way out without a submitted bio counts in the batch.
+    let submitted = move || -> Result {
+        // More vectors than `BIO_MAX_VECS` is a `BUG()` in `bvec_alloc()`.
+        if bios.front_pad() < BIO_CONTEXT_PAD || usize::from(nr_vecs) > BIO_MAX_VECS {
+            return Err(EINVAL);
+        }
+        let opf = match kind {
+            WriteKind::Plain => bindings::req_op_REQ_OP_WRITE,
+            WriteKind::Durable => {
+                bindings::req_op_REQ_OP_WRITE
+                    | 1 << bindings::req_flag_bits___REQ_PREFLUSH
+                    | 1 << bindings::req_flag_bits___REQ_FUA
+            }
+            WriteKind::Flush => {
+                bindings::req_op_REQ_OP_WRITE | 1 << bindings::req_flag_bits___REQ_PREFLUSH
+            }
+        };
+        // The bio's own reference to the device, taken before the bio exists.
+        let dev = dev.clone();
+        // SAFETY: `dev` is open until the bio completes (the context below
+        // holds it); `nr_vecs` was checked above. GFP_NOIO may sleep, so the
+        // allocation waits for the set's reserve rather than fail.
+        let bio = unsafe { bios.alloc(dev.as_ptr(), nr_vecs, opf, bindings::GFP_NOIO) };
+        if bio.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `bios` has the padding (checked above), so the slot is in the
+        // bio's allocation, unused by anyone else, and suitably aligned.
+        let ctx = unsafe {
+            let ctx = BioContext::<T>::slot(bio);
+            ctx.write(BioContext {
+                batch: batch.clone(),
+                owner,
+                dev,
+                bios: &raw const **bios,
+            });
+            ctx
+        };
+        // SAFETY: The context was written above; the owner it holds is dropped
+        // only when the bio completes (or right here if `fill` fails, before
+        // the unsubmitted bio is put).
+        let owner_ref: &T = unsafe { &(*ctx).owner };
+        let mut pages = BioPages {
+            bio,
+            _brand: PhantomData,
+        };
+        // A plain or FUA write must carry data: an empty one is not a request
+        // the block layer defines (only an empty flush is).
+        let filled = fill(&mut pages, owner_ref).and_then(|()| {
+            // SAFETY: `bio` is ours and unsubmitted.
+            let size = unsafe { (*bio).bi_iter.bi_size };
+            // Whole sectors only: the block layer checks a bio against the end
+            // of the device in sectors, so a shorter tail would pass unchecked.
+            if (kind != WriteKind::Flush && size == 0) || size % 512 != 0 {
+                Err(EINVAL)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = filled {
+            // SAFETY: The context was written above and is dropped once; the
+            // bio was allocated from `bios` above and never submitted.
+            unsafe {
+                core::ptr::drop_in_place(ctx);
+                BioSet::free(&raw const **bios, bio);
+            }
+            return Err(e);
+        }
+        batch.state.lock().pending += 1;
+        // SAFETY: `bio` is valid and ours until submitted; `write_end_io` takes
+        // back the context from the front padding.
+        unsafe {
+            (*bio).bi_iter.bi_sector = sector;
+            (*bio).bi_end_io = Some(write_end_io::<T>);
+            bindings::submit_bio(bio);
+        }
+        Ok(())
+    };
+    let r = submitted();
     if r.is_err() {
         batch.not_sent();
     }
     r
-}
-
-/// [`submit_write`], but for counting a failure in the batch.
-#[allow(clippy::too_many_arguments)]
-fn build_and_submit<T, F>(
-    bios: &Arc<BioSet>,
-    dev: &BlockDeviceFile,
-    sector: u64,
-    kind: WriteKind,
-    nr_vecs: u16,
-    batch: &Arc<IoBatch>,
-    owner: Arc<T>,
-    fill: F,
-) -> Result
-where
-    T: Completion + Send + Sync + 'static,
-    F: for<'x> FnOnce(&mut BioPages<'x>, &'x T) -> Result,
-{
-    // More vectors than `BIO_MAX_VECS` is a `BUG()` in `bvec_alloc()`.
-    if bios.front_pad() < BIO_CONTEXT_PAD || usize::from(nr_vecs) > BIO_MAX_VECS {
-        return Err(EINVAL);
-    }
-    let opf = match kind {
-        WriteKind::Plain => bindings::req_op_REQ_OP_WRITE,
-        WriteKind::Durable => {
-            bindings::req_op_REQ_OP_WRITE
-                | 1 << bindings::req_flag_bits___REQ_PREFLUSH
-                | 1 << bindings::req_flag_bits___REQ_FUA
-        }
-        WriteKind::Flush => {
-            bindings::req_op_REQ_OP_WRITE | 1 << bindings::req_flag_bits___REQ_PREFLUSH
-        }
-    };
-    // The bio's own reference to the device, taken before the bio exists.
-    let dev = dev.clone();
-    // SAFETY: `dev` is open until the bio completes (the context below
-    // holds it); `nr_vecs` was checked above. GFP_NOIO may sleep, so the
-    // allocation waits for the set's reserve rather than fail.
-    let bio = unsafe { bios.alloc(dev.as_ptr(), nr_vecs, opf, bindings::GFP_NOIO) };
-    if bio.is_null() {
-        return Err(ENOMEM);
-    }
-    // SAFETY: `bios` has the padding (checked above), so the slot is in the
-    // bio's allocation, unused by anyone else, and suitably aligned.
-    let ctx = unsafe {
-        let ctx = BioContext::<T>::slot(bio);
-        ctx.write(BioContext {
-            batch: batch.clone(),
-            owner,
-            dev,
-            bios: &raw const **bios,
-        });
-        ctx
-    };
-    // SAFETY: The context was written above; the owner it holds is dropped
-    // only when the bio completes (or right here if `fill` fails, before
-    // the unsubmitted bio is put).
-    let owner_ref: &T = unsafe { &(*ctx).owner };
-    let mut pages = BioPages {
-        bio,
-        _brand: PhantomData,
-    };
-    // A plain or FUA write must carry data: an empty one is not a request
-    // the block layer defines (only an empty flush is).
-    let filled = fill(&mut pages, owner_ref).and_then(|()| {
-        // SAFETY: `bio` is ours and unsubmitted.
-        let size = unsafe { (*bio).bi_iter.bi_size };
-        // Whole sectors only: the block layer checks a bio against the end
-        // of the device in sectors, so a shorter tail would pass unchecked.
-        if (kind != WriteKind::Flush && size == 0) || size % 512 != 0 {
-            Err(EINVAL)
-        } else {
-            Ok(())
-        }
-    });
-    if let Err(e) = filled {
-        // SAFETY: The context was written above and is dropped once; the
-        // bio was allocated from `bios` above and never submitted.
-        unsafe {
-            core::ptr::drop_in_place(ctx);
-            BioSet::free(&raw const **bios, bio);
-        }
-        return Err(e);
-    }
-    batch.state.lock().pending += 1;
-    // SAFETY: `bio` is valid and ours until submitted; `write_end_io` takes
-    // back the context from the front padding.
-    unsafe {
-        (*bio).bi_iter.bi_sector = sector;
-        (*bio).bi_end_io = Some(write_end_io::<T>);
-        bindings::submit_bio(bio);
-    }
-    Ok(())
 }
 
 /// Completion of a bio built by [`submit_write`].
